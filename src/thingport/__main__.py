@@ -1,0 +1,3 @@
+from thingport.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The tenant REST API, shaped like ThingsBoard's so that its REST clients work unchanged."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from thingport.api import auth, devices, health, telemetry, tenants
+from thingport.api.openapi import docs_routes
+from thingport.errors import ThingportError, TooManyRequests
+from thingport.http_errors import error_body, status_of
+
+log = logging.getLogger(__name__)
+
+
+def routes() -> list[BaseRoute]:
+    """Every REST route."""
+    # Literal paths (/api/tenant/devices) before parameterised ones (/api/tenant/{tenantId}).
+    api = [*health.routes, *auth.routes, *devices.routes, *tenants.routes, *telemetry.routes]
+    return [*api, *docs_routes(api)]
+
+
+def _error_response(status: int, message: str, code: int | None = None,
+                    headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(status, message, code), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ThingportError)
+    status, code = status_of(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return _error_response(status, exc.message, code, headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if exc.status_code != 404 else f"No endpoint {request.method} {request.url.path}"
+    return _error_response(exc.status_code, message, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("REST request %s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error_response(500, "Internal server error")
+
+
+exception_handlers = {
+    ThingportError: domain_error,
+    HTTPException: http_error,
+    Exception: server_error,
+}

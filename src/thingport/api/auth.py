@@ -1,0 +1,59 @@
+"""Login, token refresh and the current user: ``/api/auth/...``."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from thingport.api import render
+from thingport.api.common import JSONResponse, body_bytes, principal, services
+from thingport.errors import Unauthorized
+
+
+async def login(request: Request) -> Response:
+    """``{"username","password"}`` -> ``{"token","refreshToken"}``."""
+    try:
+        body = orjson.loads(await body_bytes(request))
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
+        raise Unauthorized("Username or Password not provided")
+    pair = await services(request).auth.login(str(body["username"]), str(body["password"]))
+    return JSONResponse(pair)
+
+
+async def refresh(request: Request) -> Response:
+    """``{"refreshToken"}`` -> a new token pair."""
+    try:
+        body = orjson.loads(await body_bytes(request))
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("refreshToken"), str):
+        raise Unauthorized("Refresh token is not provided")
+    return JSONResponse(await services(request).auth.refresh(body["refreshToken"]))
+
+
+async def current_user(request: Request) -> Response:
+    caller = await principal(request)
+    return JSONResponse(render.user(await services(request).users.get_user(caller.user_id)))
+
+
+async def logout(request: Request) -> Response:
+    # JWTs are stateless: logging out is the client forgetting its tokens.
+    await principal(request)
+    return Response(status_code=200)
+
+
+async def login_wrong_method(request: Request) -> Response:
+    raise Unauthorized("Authentication method not supported: " + request.method)
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/login", login_wrong_method, methods=["GET", "PUT", "DELETE"]),
+    Route("/api/auth/token", refresh, methods=["POST"]),
+    Route("/api/auth/user", current_user, methods=["GET"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,162 @@
+"""What every REST endpoint shares: the caller, the body, paging, responses."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from thingport.domain.model import Authority, PageLink
+from thingport.errors import BadRequest, PayloadTooLarge, PermissionDenied, Unauthorized
+from thingport.services import Services
+from thingport.services.auth import Principal
+
+HEADER_NAMES = ("x-authorization", "authorization")
+
+
+class JSONResponse(Response):
+    """A JSON response serialised with orjson (non-ASCII kept, datetimes as ISO)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def services(request: Request) -> Services:
+    """The services the app was built with."""
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def principal(request: Request, *allowed: Authority) -> Principal:
+    """The authenticated caller, from ``X-Authorization`` (first) or ``Authorization``:
+    ``Bearer <JWT>``. With ``allowed``, other authorities get 403."""
+    token = None
+    for name in HEADER_NAMES:
+        value = request.headers.get(name)
+        if value:
+            # ThingsBoard cuts the first 7 characters ("Bearer ") without checking them.
+            token = value[7:] if value[:7].lower() == "bearer " else value
+            break
+    if not token:
+        raise Unauthorized("Authentication failed")
+    caller = await services(request).auth.principal(token.strip())
+    if allowed and caller.authority not in allowed:
+        raise PermissionDenied("You don't have permission to perform this operation!")
+    return caller
+
+
+async def tenant_admin(request: Request) -> tuple[Principal, UUID]:
+    """The caller, who must be a tenant administrator, and their tenant."""
+    caller = await principal(request, Authority.TENANT_ADMIN)
+    assert caller.tenant_id is not None
+    return caller, caller.tenant_id
+
+
+async def body_bytes(request: Request) -> bytes:
+    """The raw body, at most the REST limit."""
+    limit: int = request.app.state.settings.rest_max_payload
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request) -> Any:
+    """The body parsed as JSON whatever its Content-Type: ThingsBoard's REST clients send
+    JSON as text/plain."""
+    body = await body_bytes(request)
+    if not body.strip():
+        raise BadRequest("Required request body is missing")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Invalid request body: {exc}") from None
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body, which must be a JSON object."""
+    value = await json_body(request)
+    if not isinstance(value, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return value
+
+
+def uuid_param(value: str, what: str = "id") -> UUID:
+    """A UUID from the path or a body, else 400 (ThingsBoard's wording)."""
+    try:
+        return UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise BadRequest(f"Invalid UUID string: {value}") from None
+
+
+def entity_uuid(value: Any, what: str) -> UUID | None:
+    """The id out of ``{"entityType":..,"id":..}`` (or a bare id string), or None."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("id")
+        if value is None:
+            return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{what} must be an entity id")
+    return uuid_param(value, what)
+
+
+def int_param(request: Request, name: str, default: int | None = None) -> int:
+    """An integer query parameter; missing without a default, or not a number, is a 400."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadRequest(f"Required request parameter '{name}' is not present")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"Failed to convert value of '{name}': '{raw}' is not a number") from None
+
+
+def bool_param(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.lower() == "true"
+
+
+def page_link(request: Request) -> PageLink:
+    """ThingsBoard's paging parameters: pageSize and page are required."""
+    size = int_param(request, "pageSize")
+    page = int_param(request, "page")
+    if size < 1:
+        raise BadRequest("Page size must be greater than zero")
+    if page < 0:
+        raise BadRequest("Page must be positive integer")
+    order = (request.query_params.get("sortOrder") or "ASC").upper()
+    if order not in {"ASC", "DESC"}:
+        raise BadRequest(f"Invalid sort order: {order}")
+    return PageLink(
+        page_size=size, page=page, text_search=request.query_params.get("textSearch") or None,
+        sort_property=request.query_params.get("sortProperty") or None, sort_order=order,
+    )
+
+
+def key_list(raw: str | None) -> list[str] | None:
+    """``a,b,c`` as a list, trimmed, blanks dropped; None when absent."""
+    if raw is None:
+        return None
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def empty_ok() -> Response:
+    """200 with no body, as ThingsBoard answers saves."""
+    return Response(status_code=200)

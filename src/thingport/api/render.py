@@ -1,0 +1,158 @@
+"""Entities in the JSON shapes ThingsBoard's REST API returns, for its clients to parse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from thingport.domain.model import (
+    NULL_UUID,
+    Customer,
+    Device,
+    DeviceCredentials,
+    DeviceProfile,
+    Page,
+    Tenant,
+    User,
+)
+
+T = TypeVar("T")
+
+
+def entity_id(entity_type: str, value: UUID | None) -> dict[str, str]:
+    """``{"entityType": .., "id": ..}``; no id renders as ThingsBoard's NULL_UUID."""
+    return {"entityType": entity_type, "id": str(value or NULL_UUID)}
+
+
+def page(result: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": [render(item) for item in result.data],
+        "totalPages": result.total_pages,
+        "totalElements": result.total_elements,
+        "hasNext": result.has_next,
+    }
+
+
+def device(d: Device) -> dict[str, Any]:
+    return {
+        "id": entity_id("DEVICE", d.id),
+        "createdTime": d.created_time,
+        "tenantId": entity_id("TENANT", d.tenant_id),
+        "customerId": entity_id("CUSTOMER", d.customer_id),
+        "ownerId": entity_id("CUSTOMER", d.customer_id) if d.customer_id
+        else entity_id("TENANT", d.tenant_id),
+        "name": d.name,
+        "type": d.type,
+        "label": d.label,
+        "deviceProfileId": entity_id("DEVICE_PROFILE", d.device_profile_id),
+        "deviceData": {
+            "configuration": {"type": "DEFAULT"},
+            "transportConfiguration": {"type": "DEFAULT"},
+        },
+        "firmwareId": entity_id("OTA_PACKAGE", d.firmware_id) if d.firmware_id else None,
+        "softwareId": entity_id("OTA_PACKAGE", d.software_id) if d.software_id else None,
+        "externalId": None,
+        "version": 1,
+        "additionalInfo": d.additional_info,
+    }
+
+
+def credentials(c: DeviceCredentials) -> dict[str, Any]:
+    return {
+        "id": {"id": str(c.id)},
+        "createdTime": c.created_time,
+        "deviceId": entity_id("DEVICE", c.device_id),
+        "credentialsType": c.credentials_type.value,
+        "credentialsId": c.credentials_id,
+        "credentialsValue": c.credentials_value,
+        "version": 1,
+    }
+
+
+def device_profile(p: DeviceProfile) -> dict[str, Any]:
+    profile_data = {
+        "configuration": {"type": "DEFAULT"},
+        "transportConfiguration": {"type": "DEFAULT"},
+        "provisionConfiguration": {"type": p.provision_type, "provisionDeviceSecret": None},
+        "alarms": None,
+    }
+    profile_data.update(p.profile_data)
+    return {
+        "id": entity_id("DEVICE_PROFILE", p.id),
+        "createdTime": p.created_time,
+        "tenantId": entity_id("TENANT", p.tenant_id),
+        "name": p.name,
+        "description": p.description,
+        "type": p.type,
+        "transportType": p.transport_type,
+        "provisionType": p.provision_type,
+        "provisionDeviceKey": p.provision_device_key,
+        "default": p.default,
+        "defaultRuleChainId": None,
+        "defaultDashboardId": None,
+        "defaultQueueName": None,
+        "image": None,
+        "firmwareId": entity_id("OTA_PACKAGE", p.firmware_id) if p.firmware_id else None,
+        "softwareId": entity_id("OTA_PACKAGE", p.software_id) if p.software_id else None,
+        "profileData": profile_data,
+        "externalId": None,
+        "version": 1,
+    }
+
+
+def device_profile_info(p: DeviceProfile) -> dict[str, Any]:
+    return {
+        "id": entity_id("DEVICE_PROFILE", p.id),
+        "tenantId": entity_id("TENANT", p.tenant_id),
+        "name": p.name,
+        "image": None,
+        "defaultDashboardId": None,
+        "type": p.type,
+        "transportType": p.transport_type,
+    }
+
+
+def tenant(t: Tenant) -> dict[str, Any]:
+    return {
+        "id": entity_id("TENANT", t.id),
+        "createdTime": t.created_time,
+        "title": t.title,
+        "name": t.title,
+        "email": t.email,
+        "region": None,
+        "tenantProfileId": None,
+        "additionalInfo": t.additional_info,
+        "version": 1,
+    }
+
+
+def customer(c: Customer) -> dict[str, Any]:
+    return {
+        "id": entity_id("CUSTOMER", c.id),
+        "createdTime": c.created_time,
+        "tenantId": entity_id("TENANT", c.tenant_id),
+        "title": c.title,
+        "name": c.title,
+        "email": c.email,
+        "additionalInfo": c.additional_info,
+        "externalId": None,
+        "version": 1,
+    }
+
+
+def user(u: User) -> dict[str, Any]:
+    return {
+        "id": entity_id("USER", u.id),
+        "createdTime": u.created_time,
+        "tenantId": entity_id("TENANT", u.tenant_id),
+        "customerId": entity_id("CUSTOMER", u.customer_id),
+        "email": u.email,
+        "name": u.email,
+        "authority": u.authority.value,
+        "firstName": u.first_name,
+        "lastName": u.last_name,
+        "phone": None,
+        "additionalInfo": u.additional_info,
+        "version": 1,
+    }

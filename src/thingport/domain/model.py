@@ -1,0 +1,187 @@
+"""The entities thingport keeps, as plain dataclasses shared by every layer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+#: ThingsBoard renders "no customer" and "no tenant" as this id, not as null.
+NULL_UUID = UUID("13814000-1dd2-11b2-8080-808080808080")
+
+
+class DataType(enum.StrEnum):
+    """ThingsBoard's value types; a value keeps its type from upload to read-back."""
+
+    BOOLEAN = "BOOLEAN"
+    LONG = "LONG"
+    DOUBLE = "DOUBLE"
+    STRING = "STRING"
+    JSON = "JSON"
+
+
+@dataclass(frozen=True, slots=True)
+class KvEntry:
+    """One typed key/value. A JSON value is held as its compact JSON text."""
+
+    key: str
+    type: DataType
+    value: bool | int | float | str
+
+
+@dataclass(frozen=True, slots=True)
+class TsKvEntry:
+    """A key/value with the time (ms since the epoch) it was measured."""
+
+    ts: int
+    key: str
+    type: DataType
+    value: bool | int | float | str
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeKvEntry:
+    """An attribute with the time (ms) it was last written."""
+
+    key: str
+    type: DataType
+    value: bool | int | float | str
+    last_update_ts: int
+
+
+#: A telemetry upload: groups of entries, each group sharing one timestamp.
+TelemetryBatch = list[tuple[int, list[KvEntry]]]
+
+
+class AttributeScope(enum.StrEnum):
+    CLIENT_SCOPE = "CLIENT_SCOPE"
+    SERVER_SCOPE = "SERVER_SCOPE"
+    SHARED_SCOPE = "SHARED_SCOPE"
+
+
+class Aggregation(enum.StrEnum):
+    NONE = "NONE"
+    MIN = "MIN"
+    MAX = "MAX"
+    AVG = "AVG"
+    SUM = "SUM"
+    COUNT = "COUNT"
+
+
+class Authority(enum.StrEnum):
+    SYS_ADMIN = "SYS_ADMIN"
+    TENANT_ADMIN = "TENANT_ADMIN"
+    CUSTOMER_USER = "CUSTOMER_USER"
+
+
+class CredentialsType(enum.StrEnum):
+    ACCESS_TOKEN = "ACCESS_TOKEN"
+    MQTT_BASIC = "MQTT_BASIC"
+    X509_CERTIFICATE = "X509_CERTIFICATE"
+
+
+@dataclass(slots=True)
+class Tenant:
+    id: UUID
+    title: str
+    created_time: int
+    email: str | None = None
+    additional_info: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Customer:
+    id: UUID
+    tenant_id: UUID
+    title: str
+    created_time: int
+    email: str | None = None
+    additional_info: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class User:
+    id: UUID
+    tenant_id: UUID | None
+    customer_id: UUID | None
+    email: str
+    authority: Authority
+    created_time: int
+    first_name: str | None = None
+    last_name: str | None = None
+    additional_info: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class UserCredentials:
+    """How a user proves who they are: a password hash, or an activation token until one is set."""
+
+    user_id: UUID
+    password_hash: str | None
+    activate_token: str | None = None
+    enabled: bool = True
+
+
+@dataclass(slots=True)
+class DeviceProfile:
+    id: UUID
+    tenant_id: UUID
+    name: str
+    created_time: int
+    default: bool = False
+    description: str | None = None
+    type: str = "DEFAULT"
+    transport_type: str = "DEFAULT"
+    provision_type: str = "DISABLED"
+    provision_device_key: str | None = None
+    profile_data: dict[str, Any] = field(default_factory=dict)
+    firmware_id: UUID | None = None
+    software_id: UUID | None = None
+
+
+@dataclass(slots=True)
+class Device:
+    id: UUID
+    tenant_id: UUID
+    name: str
+    type: str
+    device_profile_id: UUID
+    created_time: int
+    customer_id: UUID | None = None
+    label: str | None = None
+    additional_info: dict[str, Any] | None = None
+    firmware_id: UUID | None = None
+    software_id: UUID | None = None
+
+
+@dataclass(slots=True)
+class DeviceCredentials:
+    id: UUID
+    device_id: UUID
+    created_time: int
+    credentials_type: CredentialsType
+    credentials_id: str
+    credentials_value: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageLink:
+    """A page request as ThingsBoard's REST API takes it."""
+
+    page_size: int
+    page: int = 0
+    text_search: str | None = None
+    sort_property: str | None = None
+    sort_order: str = "ASC"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    data: list[T]
+    total_pages: int
+    total_elements: int
+    has_next: bool

@@ -1,0 +1,224 @@
+"""Devices, their profiles and credentials, and the token lookup on the device API's hot path."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+from uuid import UUID
+
+from thingport.clock import now_ms
+from thingport.domain.model import (
+    CredentialsType,
+    Device,
+    DeviceCredentials,
+    DeviceProfile,
+    Page,
+    PageLink,
+)
+from thingport.errors import BadRequest, NotFound
+from thingport.services.tokens import random_alphanumeric
+from thingport.store.base import Store
+
+DEFAULT_PROFILE_NAME = "default"
+#: Token lookups kept in memory; beyond this the cache starts over rather than grow unbounded.
+TOKEN_CACHE_SIZE = 200_000
+
+
+class DeviceService:
+    """Create, find, change and delete devices, scoped to a tenant."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._by_token: dict[str, Device] = {}
+
+    # -- the device API's view -------------------------------------------------------------------
+    async def authenticate(self, token: str) -> Device | None:
+        """The device whose ACCESS_TOKEN is exactly ``token``, or None."""
+        device = self._by_token.get(token)
+        if device is not None:
+            return device
+        found = await self._store.get_device_by_credentials_id(token)
+        if found is None or found[1].credentials_type is not CredentialsType.ACCESS_TOKEN:
+            return None
+        if len(self._by_token) >= TOKEN_CACHE_SIZE:
+            self._by_token.clear()
+        self._by_token[token] = found[0]
+        return found[0]
+
+    def forget(self, device_id: UUID) -> None:
+        """Drop cached lookups of a device whose name, token or existence changed."""
+        stale = [token for token, device in self._by_token.items() if device.id == device_id]
+        for token in stale:
+            del self._by_token[token]
+
+    # -- profiles --------------------------------------------------------------------------------
+    async def default_profile(self, tenant_id: UUID) -> DeviceProfile:
+        """The tenant's default device profile, created on first use."""
+        profile = await self._store.get_default_device_profile(tenant_id)
+        if profile is None:
+            profile = DeviceProfile(
+                id=uuid.uuid4(), tenant_id=tenant_id, name=DEFAULT_PROFILE_NAME,
+                created_time=now_ms(), default=True, description="Default device profile",
+            )
+            await self._store.save_device_profile(profile)
+        return profile
+
+    async def profile_named(self, tenant_id: UUID, name: str) -> DeviceProfile:
+        """The tenant's profile with this name, created (not default) when missing, as
+        ThingsBoard does for a device saved with a new ``type``."""
+        default = await self.default_profile(tenant_id)
+        if name == default.name:
+            return default
+        profile = await self._store.get_device_profile_by_name(tenant_id, name)
+        if profile is None:
+            profile = DeviceProfile(
+                id=uuid.uuid4(), tenant_id=tenant_id, name=name, created_time=now_ms(),
+            )
+            await self._store.save_device_profile(profile)
+        return profile
+
+    async def get_profile(self, tenant_id: UUID, profile_id: UUID) -> DeviceProfile:
+        """The tenant's profile, or NotFound."""
+        profile = await self._store.get_device_profile(profile_id)
+        if profile is None or profile.tenant_id != tenant_id:
+            raise NotFound(f"Device profile with id [{profile_id}] is not found")
+        return profile
+
+    # -- devices ---------------------------------------------------------------------------------
+    async def create(
+        self,
+        tenant_id: UUID,
+        name: str,
+        *,
+        type: str | None = None,
+        profile_id: UUID | None = None,
+        label: str | None = None,
+        customer_id: UUID | None = None,
+        additional_info: dict[str, Any] | None = None,
+        access_token: str | None = None,
+        credentials: DeviceCredentials | None = None,
+    ) -> tuple[Device, DeviceCredentials]:
+        """Create a device with ACCESS_TOKEN credentials (random unless given)."""
+        name = _check_name(name)
+        profile = await self._resolve_profile(tenant_id, profile_id, type)
+        device = Device(
+            id=uuid.uuid4(), tenant_id=tenant_id, name=name, type=profile.name,
+            device_profile_id=profile.id, created_time=now_ms(), customer_id=customer_id,
+            label=label, additional_info=additional_info,
+        )
+        if credentials is None:
+            token = access_token if access_token is not None else random_alphanumeric(20)
+            if not token.strip():
+                raise BadRequest("Access token should not be empty")
+            credentials = DeviceCredentials(
+                id=uuid.uuid4(), device_id=device.id, created_time=device.created_time,
+                credentials_type=CredentialsType.ACCESS_TOKEN, credentials_id=token,
+            )
+        else:
+            credentials = replace(credentials, device_id=device.id, created_time=now_ms())
+        await self._store.create_device(device, credentials)
+        return device, credentials
+
+    async def update(
+        self,
+        tenant_id: UUID,
+        device_id: UUID,
+        *,
+        name: str,
+        type: str | None = None,
+        profile_id: UUID | None = None,
+        label: str | None = None,
+        additional_info: dict[str, Any] | None = None,
+    ) -> Device:
+        """Change a device's name, profile, label and additional info."""
+        current = await self.get(tenant_id, device_id)
+        profile = await self._resolve_profile(tenant_id, profile_id, type, current)
+        device = replace(
+            current, name=_check_name(name), type=profile.name, device_profile_id=profile.id,
+            label=label, additional_info=additional_info,
+        )
+        await self._store.update_device(device)
+        self.forget(device_id)
+        return device
+
+    async def assign_customer(
+        self, tenant_id: UUID, device_id: UUID, customer_id: UUID | None
+    ) -> Device:
+        """Assign the device to a customer, or unassign it with None."""
+        device = replace(await self.get(tenant_id, device_id), customer_id=customer_id)
+        await self._store.update_device(device)
+        self.forget(device_id)
+        return device
+
+    async def get(self, tenant_id: UUID, device_id: UUID) -> Device:
+        """The tenant's device, or NotFound (also for another tenant's device)."""
+        device = await self._store.get_device(device_id)
+        if device is None or device.tenant_id != tenant_id:
+            raise NotFound(f"Device with id [{device_id}] is not found")
+        return device
+
+    async def get_by_name(self, tenant_id: UUID, name: str) -> Device:
+        """The tenant's device with this name, or NotFound."""
+        device = await self._store.get_device_by_name(tenant_id, name)
+        if device is None:
+            raise NotFound(f"Device with name [{name}] is not found")
+        return device
+
+    async def find(
+        self, tenant_id: UUID, page_link: PageLink, *, customer_id: UUID | None = None,
+        type: str | None = None,
+    ) -> Page[Device]:
+        """A page of the tenant's (or one customer's) devices."""
+        return await self._store.find_devices(tenant_id, page_link, customer_id, type)
+
+    async def delete(self, tenant_id: UUID, device_id: UUID) -> Device:
+        """Delete a device and everything stored for it."""
+        device = await self.get(tenant_id, device_id)
+        await self._store.delete_device(device_id)
+        self.forget(device_id)
+        return device
+
+    async def get_credentials(self, tenant_id: UUID, device_id: UUID) -> DeviceCredentials:
+        """The device's credentials."""
+        await self.get(tenant_id, device_id)
+        credentials = await self._store.get_device_credentials(device_id)
+        if credentials is None:
+            raise NotFound(f"Device credentials for device [{device_id}] are not found")
+        return credentials
+
+    async def update_credentials(
+        self, tenant_id: UUID, device_id: UUID, credentials_type: CredentialsType,
+        credentials_id: str, credentials_value: str | None = None,
+    ) -> DeviceCredentials:
+        """Replace the device's credentials (a new access token, say)."""
+        current = await self.get_credentials(tenant_id, device_id)
+        if credentials_type is CredentialsType.ACCESS_TOKEN and not credentials_id.strip():
+            raise BadRequest("Device credentials id should be specified")
+        updated = replace(
+            current, credentials_type=credentials_type, credentials_id=credentials_id,
+            credentials_value=credentials_value,
+        )
+        await self._store.update_device_credentials(updated)
+        self.forget(device_id)
+        return updated
+
+    async def _resolve_profile(
+        self, tenant_id: UUID, profile_id: UUID | None, type: str | None,
+        current: Device | None = None,
+    ) -> DeviceProfile:
+        if profile_id is not None:
+            return await self.get_profile(tenant_id, profile_id)
+        if type:
+            return await self.profile_named(tenant_id, type)
+        if current is not None:
+            return await self.get_profile(tenant_id, current.device_profile_id)
+        return await self.default_profile(tenant_id)
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("Device name should be specified!")
+    if len(name) > 255:
+        raise BadRequest("Device name should be 255 characters or fewer")
+    return name

@@ -1,0 +1,174 @@
+"""Tenants, users and the first start of an empty store."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+from thingport.clock import now_ms
+from thingport.domain.model import (
+    Authority,
+    Page,
+    PageLink,
+    Tenant,
+    User,
+    UserCredentials,
+)
+from thingport.errors import BadRequest, NotFound
+from thingport.services.auth import hash_password
+from thingport.services.tokens import random_alphanumeric
+from thingport.store.base import Store
+
+DEFAULT_TENANT_TITLE = "Tenant"
+
+
+@dataclass(frozen=True)
+class FirstLogin:
+    """A login created on first start, to be shown once."""
+
+    email: str
+    password: str
+    authority: Authority
+    generated: bool
+
+
+class UserService:
+    """Tenants and users, and the administrators a fresh store starts with."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def bootstrap(
+        self,
+        sysadmin_email: str,
+        sysadmin_password: str | None,
+        tenant_admin_email: str,
+        tenant_admin_password: str | None,
+    ) -> list[FirstLogin]:
+        """On an empty store, create the system administrator, a default tenant and its
+        administrator; passwords not given are generated. Returns what was created."""
+        if await self._store.count_users() > 0:
+            return []
+        created = []
+        sys_password = sysadmin_password or random_alphanumeric(16)
+        await self.create_user(
+            None, None, sysadmin_email, Authority.SYS_ADMIN, password=sys_password
+        )
+        created.append(FirstLogin(sysadmin_email, sys_password, Authority.SYS_ADMIN,
+                                  sysadmin_password is None))
+        tenant = await self.create_tenant(DEFAULT_TENANT_TITLE)
+        tenant_password = tenant_admin_password or random_alphanumeric(16)
+        await self.create_user(
+            tenant.id, None, tenant_admin_email, Authority.TENANT_ADMIN, password=tenant_password
+        )
+        created.append(FirstLogin(tenant_admin_email, tenant_password, Authority.TENANT_ADMIN,
+                                  tenant_admin_password is None))
+        return created
+
+    async def default_tenant(self) -> Tenant:
+        """The tenant that commands without ``--tenant`` work on: the oldest one."""
+        page = await self._store.find_tenants(PageLink(1, 0, sort_property="createdTime"))
+        if not page.data:
+            raise NotFound("No tenant exists yet")
+        return page.data[0]
+
+    async def create_tenant(self, title: str, email: str | None = None) -> Tenant:
+        """Create a tenant."""
+        if not title or not title.strip():
+            raise BadRequest("Tenant title should be specified!")
+        tenant = Tenant(id=uuid.uuid4(), title=title, created_time=now_ms(), email=email)
+        await self._store.save_tenant(tenant)
+        return tenant
+
+    async def save_tenant(self, tenant: Tenant) -> Tenant:
+        """Update a tenant."""
+        await self._store.save_tenant(tenant)
+        return tenant
+
+    async def get_tenant(self, tenant_id: UUID) -> Tenant:
+        """The tenant, or NotFound."""
+        tenant = await self._store.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"Tenant with id [{tenant_id}] is not found")
+        return tenant
+
+    async def find_tenants(self, page_link: PageLink) -> Page[Tenant]:
+        """A page of tenants."""
+        return await self._store.find_tenants(page_link)
+
+    async def create_user(
+        self,
+        tenant_id: UUID | None,
+        customer_id: UUID | None,
+        email: str,
+        authority: Authority,
+        *,
+        password: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+    ) -> tuple[User, UserCredentials]:
+        """Create a user; without a password it waits for activation with a token."""
+        if not email or "@" not in email:
+            raise BadRequest(f"Invalid email address format '{email}'!")
+        user = User(
+            id=uuid.uuid4(), tenant_id=tenant_id, customer_id=customer_id, email=email.strip(),
+            authority=authority, created_time=now_ms(), first_name=first_name,
+            last_name=last_name,
+        )
+        if password is not None:
+            credentials = UserCredentials(user.id, await hash_password(password))
+        else:
+            credentials = UserCredentials(
+                user.id, None, activate_token=random_alphanumeric(30), enabled=False
+            )
+        await self._store.save_user(user, credentials)
+        return user, credentials
+
+    async def get_user(self, user_id: UUID) -> User:
+        """The user, or NotFound."""
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound(f"User with id [{user_id}] is not found")
+        return user
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        """The user with this email, if any."""
+        return await self._store.get_user_by_email(email)
+
+    async def update_user(self, user: User) -> User:
+        """Save changed user fields."""
+        await self._store.save_user(user)
+        return user
+
+    async def set_password(self, user_id: UUID, password: str) -> None:
+        """Set a user's password and enable the account."""
+        if len(password) < 6:
+            raise BadRequest("Password must be at least 6 characters long")
+        await self._store.save_user(
+            await self.get_user(user_id),
+            UserCredentials(user_id, await hash_password(password), None, True),
+        )
+
+    async def activation_token(self, user_id: UUID) -> str | None:
+        """The token a not yet activated user needs to set a password."""
+        credentials = await self._store.get_user_credentials(user_id)
+        return credentials.activate_token if credentials else None
+
+    async def activate(self, activate_token: str, password: str) -> User:
+        """Set the password of the user waiting with this activation token."""
+        credentials = await self._store.get_user_credentials_by_activate_token(activate_token)
+        if credentials is None:
+            raise NotFound("Unable to find user credentials by activate token")
+        await self.set_password(credentials.user_id, password)
+        return await self.get_user(credentials.user_id)
+
+    async def find_users(
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+    ) -> Page[User]:
+        """A page of a tenant's or a customer's users."""
+        return await self._store.find_users(tenant_id, customer_id, page_link)
+
+    async def delete_user(self, user_id: UUID) -> None:
+        """Delete a user."""
+        await self._store.delete_user(user_id)

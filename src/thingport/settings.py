@@ -1,0 +1,159 @@
+"""The one place that reads the environment.
+
+Names are ThingsBoard's where ThingsBoard has the setting (``HTTP_BIND_PORT``,
+``HTTP_REQUEST_TIMEOUT``, ``SSL_*`` ...) and ``THINGPORT_*`` for what is ours. Settings are built
+once at start and passed in; a bad value stops the server with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from thingport.errors import ConfigError
+from thingport.tls import TlsConfig
+
+DEFAULT_PAYLOAD_LIMITS = "/api/v1/*/rpc/**=65536;/api/v1/**=52428800"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is named, documented and parsed; drives both the env and `--help`."""
+
+    name: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def parse_bool(text: str) -> bool:
+    """Accept the spellings ThingsBoard's YAML accepts for booleans."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "1", "yes", "on"}:
+        return True
+    if lowered in {"false", "0", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def parse_non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be zero or more, got {text!r}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number (0-65535), got {text!r}")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "HTTP_BIND_ADDRESS", "0.0.0.0", "Address to listen on."),
+    Setting("port", "HTTP_BIND_PORT", 8080, "Port to listen on.", parse_port),
+    Setting("data_dir", "THINGPORT_DATA_DIR", "./thingport-data",
+            "Directory for the SQLite database and the generated JWT key."),
+    Setting("database_url", "THINGPORT_DATABASE_URL", None,
+            "Store URL: sqlite:///path/to/file.db (default: <data-dir>/thingport.db) "
+            "or postgresql://user@host/db."),
+    Setting("request_timeout_ms", "HTTP_REQUEST_TIMEOUT", 60000,
+            "Default wait of long polls and client-side RPC, in ms.", parse_positive_int),
+    Setting("max_request_timeout_ms", "HTTP_MAX_REQUEST_TIMEOUT", 300000,
+            "Longest wait a device may ask for with ?timeout=, in ms.", parse_positive_int),
+    Setting("payload_limits", "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION",
+            DEFAULT_PAYLOAD_LIMITS,
+            "Body size limits, 'antPattern=bytes;...', first match wins."),
+    Setting("rest_max_payload", "THINGPORT_REST_MAX_PAYLOAD_SIZE", 16777216,
+            "Body size limit of the REST API, in bytes.", parse_positive_int),
+    Setting("json_type_cast", "JSON_TYPE_CAST_ENABLED", True,
+            "Store numeric strings ('42') as numbers.", parse_bool),
+    Setting("json_max_string_length", "JSON_MAX_STRING_VALUE_LENGTH", 0,
+            "Longest string value accepted (0: no limit).", parse_non_negative_int),
+    Setting("jwt_signing_key", "JWT_TOKEN_SIGNING_KEY", None,
+            "HS256 key for REST API tokens (default: generated once into the data dir; "
+            "set it on every node of a cluster)."),
+    Setting("jwt_expiration_s", "JWT_TOKEN_EXPIRATION_TIME", 9000,
+            "Access token lifetime, in seconds.", parse_positive_int),
+    Setting("jwt_refresh_expiration_s", "JWT_REFRESH_TOKEN_EXPIRATION_TIME", 604800,
+            "Refresh token lifetime, in seconds.", parse_positive_int),
+    Setting("sysadmin_email", "THINGPORT_SYSADMIN_EMAIL", "sysadmin@thingsboard.org",
+            "System administrator created on first start."),
+    Setting("sysadmin_password", "THINGPORT_SYSADMIN_PASSWORD", None,
+            "Its password (default: generated and printed once)."),
+    Setting("tenant_admin_email", "THINGPORT_TENANT_ADMIN_EMAIL", "tenant@thingsboard.org",
+            "Administrator of the default tenant created on first start."),
+    Setting("tenant_admin_password", "THINGPORT_TENANT_ADMIN_PASSWORD", None,
+            "Its password (default: generated and printed once)."),
+    Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with ThingsBoard's defaults."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    data_dir: str = "./thingport-data"
+    database_url: str | None = None
+    request_timeout_ms: int = 60000
+    max_request_timeout_ms: int = 300000
+    payload_limits: str = DEFAULT_PAYLOAD_LIMITS
+    rest_max_payload: int = 16777216
+    json_type_cast: bool = True
+    json_max_string_length: int = 0
+    jwt_signing_key: str | None = None
+    jwt_expiration_s: int = 9000
+    jwt_refresh_expiration_s: int = 604800
+    sysadmin_email: str = "sysadmin@thingsboard.org"
+    sysadmin_password: str | None = None
+    tenant_admin_email: str = "tenant@thingsboard.org"
+    tenant_admin_password: str | None = None
+    log_level: str = "info"
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from the environment, then ``overrides`` (command-line options) on top."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["tls"] = TlsConfig.from_env(env)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def store_url(self) -> str:
+        """The store URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return "sqlite:///" + str(Path(self.data_dir) / "thingport.db")

@@ -1,0 +1,250 @@
+"""The storage contract every backend (SQLite, PostgreSQL) fulfils.
+
+Every write method returns only after its data is committed durably; a backend may share one
+transaction between many concurrent callers (group commit), but never answers before the commit.
+Methods raise ``thingport.errors.Conflict`` for a duplicate name or token and return ``None`` (or
+an empty result) for what does not exist; they never know about HTTP.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from uuid import UUID
+
+from thingport.domain.model import (
+    Aggregation,
+    AttributeKvEntry,
+    AttributeScope,
+    Customer,
+    Device,
+    DeviceCredentials,
+    DeviceProfile,
+    KvEntry,
+    Page,
+    PageLink,
+    Tenant,
+    TsKvEntry,
+    User,
+    UserCredentials,
+)
+
+
+class Store(abc.ABC):
+    """Durable storage of entities, time series and attributes."""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema to the current version."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and release every connection and thread."""
+
+    # -- tenants, customers, users -------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_tenant(self, tenant: Tenant) -> None:
+        """Insert or update a tenant."""
+
+    @abc.abstractmethod
+    async def get_tenant(self, tenant_id: UUID) -> Tenant | None:
+        """The tenant with this id."""
+
+    @abc.abstractmethod
+    async def find_tenants(self, page_link: PageLink) -> Page[Tenant]:
+        """A page of tenants, searched and sorted by title."""
+
+    @abc.abstractmethod
+    async def save_customer(self, customer: Customer) -> None:
+        """Insert or update a customer; a duplicate title in the tenant raises Conflict."""
+
+    @abc.abstractmethod
+    async def get_customer(self, customer_id: UUID) -> Customer | None:
+        """The customer with this id."""
+
+    @abc.abstractmethod
+    async def find_customers(self, tenant_id: UUID, page_link: PageLink) -> Page[Customer]:
+        """A page of the tenant's customers, searched and sorted by title."""
+
+    @abc.abstractmethod
+    async def delete_customer(self, customer_id: UUID) -> None:
+        """Delete a customer, its users, and unassign its devices."""
+
+    @abc.abstractmethod
+    async def save_user(self, user: User, credentials: UserCredentials | None = None) -> None:
+        """Insert or update a user (and its credentials when given); a duplicate email raises
+        Conflict."""
+
+    @abc.abstractmethod
+    async def get_user(self, user_id: UUID) -> User | None:
+        """The user with this id."""
+
+    @abc.abstractmethod
+    async def get_user_by_email(self, email: str) -> User | None:
+        """The user with this email, compared case-insensitively."""
+
+    @abc.abstractmethod
+    async def get_user_credentials(self, user_id: UUID) -> UserCredentials | None:
+        """The user's password hash and activation state."""
+
+    @abc.abstractmethod
+    async def get_user_credentials_by_activate_token(self, token: str) -> UserCredentials | None:
+        """The credentials waiting for activation with this token."""
+
+    @abc.abstractmethod
+    async def find_users(
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+    ) -> Page[User]:
+        """A page of users of a tenant (customer_id None: all of them) or of one customer."""
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: UUID) -> None:
+        """Delete a user and its credentials."""
+
+    @abc.abstractmethod
+    async def count_users(self) -> int:
+        """How many users exist; zero means a fresh store that needs its first administrators."""
+
+    # -- device profiles -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_device_profile(self, profile: DeviceProfile) -> None:
+        """Insert or update a profile. Marking it default unmarks the tenant's previous default.
+        A duplicate name, or a provision key used by another profile, raises Conflict."""
+
+    @abc.abstractmethod
+    async def get_device_profile(self, profile_id: UUID) -> DeviceProfile | None:
+        """The profile with this id."""
+
+    @abc.abstractmethod
+    async def get_device_profile_by_name(self, tenant_id: UUID, name: str) -> DeviceProfile | None:
+        """The tenant's profile with this name."""
+
+    @abc.abstractmethod
+    async def get_default_device_profile(self, tenant_id: UUID) -> DeviceProfile | None:
+        """The tenant's default profile."""
+
+    @abc.abstractmethod
+    async def get_device_profile_by_provision_key(self, key: str) -> DeviceProfile | None:
+        """The profile (of any tenant) whose provision device key is this."""
+
+    @abc.abstractmethod
+    async def find_device_profiles(self, tenant_id: UUID, page_link: PageLink) -> Page[DeviceProfile]:
+        """A page of the tenant's profiles, searched and sorted by name."""
+
+    @abc.abstractmethod
+    async def delete_device_profile(self, profile_id: UUID) -> None:
+        """Delete a profile; the caller has checked that no device uses it."""
+
+    @abc.abstractmethod
+    async def count_devices_with_profile(self, profile_id: UUID) -> int:
+        """How many devices use this profile."""
+
+    # -- devices and credentials ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_device(self, device: Device, credentials: DeviceCredentials) -> None:
+        """Insert a device and its credentials in one transaction. A duplicate name in the tenant
+        or a duplicate credentials id raises Conflict and stores nothing."""
+
+    @abc.abstractmethod
+    async def update_device(self, device: Device) -> None:
+        """Update a device's fields; a duplicate name raises Conflict."""
+
+    @abc.abstractmethod
+    async def get_device(self, device_id: UUID) -> Device | None:
+        """The device with this id."""
+
+    @abc.abstractmethod
+    async def get_device_by_name(self, tenant_id: UUID, name: str) -> Device | None:
+        """The tenant's device with this exact name."""
+
+    @abc.abstractmethod
+    async def find_devices(
+        self, tenant_id: UUID, page_link: PageLink, customer_id: UUID | None = None,
+        device_type: str | None = None,
+    ) -> Page[Device]:
+        """A page of the tenant's devices (or only one customer's), searched by name prefix,
+        sorted by name, type, label or createdTime."""
+
+    @abc.abstractmethod
+    async def delete_device(self, device_id: UUID) -> None:
+        """Delete a device with its credentials, time series and attributes."""
+
+    @abc.abstractmethod
+    async def get_device_credentials(self, device_id: UUID) -> DeviceCredentials | None:
+        """The device's credentials."""
+
+    @abc.abstractmethod
+    async def get_device_by_credentials_id(
+        self, credentials_id: str
+    ) -> tuple[Device, DeviceCredentials] | None:
+        """The device whose credentials id (an access token, for ACCESS_TOKEN) is exactly this."""
+
+    @abc.abstractmethod
+    async def update_device_credentials(self, credentials: DeviceCredentials) -> None:
+        """Replace the device's credentials; a credentials id used by another device raises
+        Conflict."""
+
+    # -- time series -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_telemetry(
+        self, device_id: UUID, batch: Sequence[tuple[int, Sequence[KvEntry]]]
+    ) -> None:
+        """Store time-series entries (groups sharing a timestamp) and advance the latest values.
+        A later write at an equal (device, key, ts) replaces the earlier; the latest value moves
+        only forward in time."""
+
+    @abc.abstractmethod
+    async def get_latest_telemetry(
+        self, device_id: UUID, keys: Sequence[str] | None = None
+    ) -> list[TsKvEntry]:
+        """The latest value of each key (all keys when ``keys`` is None), in key order."""
+
+    @abc.abstractmethod
+    async def get_telemetry(
+        self, device_id: UUID, key: str, start_ts: int, end_ts: int, limit: int,
+        descending: bool = True,
+    ) -> list[TsKvEntry]:
+        """Up to ``limit`` raw values of one key with ``start_ts <= ts < end_ts`` (ThingsBoard's
+        bounds), newest first unless ``descending`` is False."""
+
+    @abc.abstractmethod
+    async def aggregate_telemetry(
+        self, device_id: UUID, key: str, start_ts: int, end_ts: int, interval: int,
+        aggregation: Aggregation,
+    ) -> list[TsKvEntry]:
+        """One entry per non-empty bucket ``[start_ts + i*interval, +interval)`` within
+        ``[start_ts, end_ts)``, stamped with the bucket's midpoint (clamped to end_ts).
+        MIN/MAX/AVG/SUM over numeric values (LONG stays LONG for MIN/MAX/SUM, AVG is DOUBLE;
+        a bucket with any DOUBLE gives DOUBLE); COUNT counts values of every type (LONG)."""
+
+    @abc.abstractmethod
+    async def get_telemetry_keys(self, device_id: UUID) -> list[str]:
+        """Every time-series key the device has a latest value for, sorted."""
+
+    @abc.abstractmethod
+    async def delete_telemetry(
+        self, device_id: UUID, keys: Sequence[str], start_ts: int | None, end_ts: int | None,
+        rewrite_latest: bool = True,
+    ) -> None:
+        """Delete values of these keys in ``[start_ts, end_ts)`` (everything when both are
+        None). The latest value of each key becomes the newest value left, or goes."""
+
+    # -- attributes ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_attributes(
+        self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int
+    ) -> None:
+        """Insert or replace attributes in one scope, all stamped ``ts``."""
+
+    @abc.abstractmethod
+    async def get_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
+    ) -> list[AttributeKvEntry]:
+        """The scope's attributes (only ``keys`` when given, in that order), else sorted by key."""
+
+    @abc.abstractmethod
+    async def delete_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
+    ) -> list[str]:
+        """Delete attributes; returns the keys that existed."""

@@ -1,0 +1,1554 @@
+"""The SQLite backend: one writer thread with group commit, a pool of reader threads.
+
+How a write travels::
+
+    coroutine ──put(op)──> queue ──> writer thread: BEGIN IMMEDIATE
+                                       SAVEPOINT / op 1 / RELEASE      (a failing op rolls back
+                                       SAVEPOINT / op 2 / RELEASE       only its own savepoint)
+                                       one executemany for a run of telemetry ops (fast lane)
+                                     COMMIT (fsync: synchronous=FULL)
+    coroutine <──call_soon_threadsafe── every future of the batch resolved, only after COMMIT
+
+Everything queued while the previous transaction was committing goes into the next one, so the
+cost of the fsync is shared by all concurrent writers (group commit) and a caller is answered
+only once its data is durable. Reads run on a small pool of threads, each with its own
+connection; WAL lets them read the last committed snapshot while the writer works.
+
+Time series and attributes use integer keys: a device's ``seq`` (its rowid, never reused) and a
+``key_dictionary`` id per key name. The writer thread alone caches both maps; readers resolve
+them inside their SQL, so they never see a cache entry for data that is not committed yet.
+
+One process per database file: the writer's caches assume nobody else writes to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import math
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast
+from uuid import UUID
+
+import orjson
+
+from thingport.domain.model import (
+    Aggregation,
+    AttributeKvEntry,
+    AttributeScope,
+    Authority,
+    CredentialsType,
+    Customer,
+    DataType,
+    Device,
+    DeviceCredentials,
+    DeviceProfile,
+    KvEntry,
+    Page,
+    PageLink,
+    Tenant,
+    TsKvEntry,
+    User,
+    UserCredentials,
+)
+from thingport.errors import BadRequest, ConfigError, Conflict, NotFound
+from thingport.store.base import Store
+
+__all__ = ["SQLiteStats", "SQLiteStore"]
+
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+
+Value = bool | int | float | str
+
+# Codes stored in the `type` column; the order is part of the on-disk format.
+_TYPE_CODE: Final[dict[DataType, int]] = {
+    DataType.BOOLEAN: 1,
+    DataType.LONG: 2,
+    DataType.DOUBLE: 3,
+    DataType.STRING: 4,
+    DataType.JSON: 5,
+}
+_CODE_TYPE: Final[dict[int, DataType]] = {code: t for t, code in _TYPE_CODE.items()}
+_BOOLEAN, _LONG, _DOUBLE = 1, 2, 3
+# ThingsBoard's own scope ids.
+_SCOPE_CODE: Final[dict[AttributeScope, int]] = {
+    AttributeScope.CLIENT_SCOPE: 1,
+    AttributeScope.SERVER_SCOPE: 2,
+    AttributeScope.SHARED_SCOPE: 3,
+}
+
+#: How many queued operations one transaction takes at most. Large enough to absorb a burst of
+#: concurrent requests in one fsync, small enough that the first caller is not kept waiting long.
+DEFAULT_BATCH_LIMIT: Final = 1024
+DEFAULT_READERS: Final = 4
+_BUSY_TIMEOUT_MS: Final = 10_000
+_DEVICE_CACHE_LIMIT: Final = 200_000
+
+_MIGRATION_NAME = re.compile(r"(\d{4})_[A-Za-z0-9_\-]+\.sql")
+
+_INSERT_TS: Final = "INSERT OR REPLACE INTO ts_kv (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?)"
+# `>=`: a later write at an equal timestamp replaces the value, as it does in ts_kv.
+_UPSERT_LATEST: Final = (
+    "INSERT INTO ts_kv_latest (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, type = excluded.type, "
+    "v = excluded.v WHERE excluded.ts >= ts_kv_latest.ts"
+)
+# Resolves a device UUID inside the query, so readers need no cache of their own.
+_DEVICE_SEQ: Final = "(SELECT seq FROM device WHERE id = ?)"
+_KEY_ID: Final = "(SELECT key_id FROM key_dictionary WHERE key = ?)"
+
+# Messages ThingsBoard gives for the same violations, keyed by SQLite's constraint text.
+_CONFLICT_MESSAGES: Final[dict[str, str]] = {
+    "device.tenant_id, device.name": "Device with such name already exists!",
+    "device.id": "Device with such id already exists!",
+    "device_credentials.credentials_id": (
+        "Device credentials are already assigned to another device!"
+    ),
+    "device_credentials.device_id": "Device already has credentials!",
+    "device_credentials.id": "Device credentials with such id already exist!",
+    "user.email_lower": "User with such email already exists!",
+    "user_credentials.activate_token": "Activation token is already in use!",
+    "customer.tenant_id, customer.title": "Customer with such title already exists!",
+    "device_profile.tenant_id, device_profile.name": (
+        "Device profile with such name already exists!"
+    ),
+    "device_profile.provision_device_key": (
+        "Device profile with such provision device key already exists!"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteStats:
+    """Counters of the writer thread, for monitoring and for tests of group commit."""
+
+    transactions: int
+    operations: int
+    largest_batch: int
+
+
+# -- value and row conversion ----------------------------------------------------------------
+
+
+def _encode(entry_type: DataType, value: Value) -> Value:
+    # A DOUBLE given as a Python int must come back as a float, so store it as REAL.
+    return float(value) if entry_type is DataType.DOUBLE else value
+
+
+def _decode(code: int, v: Any) -> Value:
+    if code == _BOOLEAN:
+        return bool(v)
+    if code == _DOUBLE:
+        # SQLite stores NaN as NULL.
+        return math.nan if v is None else float(v)
+    return cast(Value, v)
+
+
+def _s(uuid: UUID | None) -> str | None:
+    return None if uuid is None else str(uuid)
+
+
+def _u(text: str | None) -> UUID | None:
+    return None if text is None else UUID(text)
+
+
+def _dumps(data: Any) -> str | None:
+    return None if data is None else orjson.dumps(data).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _contains(haystack: str | None, folded_needle: str) -> bool:
+    # Python's casefold, because SQLite's LIKE and lower() fold ASCII letters only.
+    return haystack is not None and folded_needle in haystack.casefold()
+
+
+_TENANT_COLS: Final = "id, title, created_time, email, additional_info"
+
+
+def _tenant(r: tuple[Any, ...]) -> Tenant:
+    return Tenant(UUID(r[0]), r[1], r[2], r[3], _loads(r[4]))
+
+
+_CUSTOMER_COLS: Final = "id, tenant_id, title, created_time, email, additional_info"
+
+
+def _customer(r: tuple[Any, ...]) -> Customer:
+    return Customer(UUID(r[0]), UUID(r[1]), r[2], r[3], r[4], _loads(r[5]))
+
+
+_USER_COLS: Final = (
+    "id, tenant_id, customer_id, email, authority, created_time, first_name, last_name, "
+    "additional_info"
+)
+
+
+def _user(r: tuple[Any, ...]) -> User:
+    return User(
+        UUID(r[0]), _u(r[1]), _u(r[2]), r[3], Authority(r[4]), r[5], r[6], r[7], _loads(r[8])
+    )
+
+
+_USER_CREDENTIALS_COLS: Final = "user_id, password_hash, activate_token, enabled"
+
+
+def _user_credentials(r: tuple[Any, ...]) -> UserCredentials:
+    return UserCredentials(UUID(r[0]), r[1], r[2], bool(r[3]))
+
+
+_PROFILE_COLS: Final = (
+    "id, tenant_id, name, created_time, is_default, description, type, transport_type, "
+    "provision_type, provision_device_key, profile_data, firmware_id, software_id"
+)
+
+
+def _profile(r: tuple[Any, ...]) -> DeviceProfile:
+    return DeviceProfile(
+        UUID(r[0]), UUID(r[1]), r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9],
+        orjson.loads(r[10]), _u(r[11]), _u(r[12]),
+    )
+
+
+_DEVICE_COLS: Final = (
+    "id, tenant_id, name, type, device_profile_id, created_time, customer_id, label, "
+    "additional_info, firmware_id, software_id"
+)
+
+
+def _device(r: Sequence[Any]) -> Device:
+    return Device(
+        UUID(r[0]), UUID(r[1]), r[2], r[3], UUID(r[4]), r[5], _u(r[6]), r[7], _loads(r[8]),
+        _u(r[9]), _u(r[10]),
+    )
+
+
+_CREDENTIALS_COLS: Final = (
+    "id, device_id, created_time, credentials_type, credentials_id, credentials_value"
+)
+
+
+def _credentials(r: Sequence[Any]) -> DeviceCredentials:
+    return DeviceCredentials(UUID(r[0]), UUID(r[1]), r[2], CredentialsType(r[3]), r[4], r[5])
+
+
+def _translate(exc: Exception) -> Exception:
+    """Turn a constraint violation into the domain error the contract promises."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        for prefix in ("UNIQUE constraint failed: ", "PRIMARY KEY constraint failed: "):
+            if text.startswith(prefix):
+                constraint = text.removeprefix(prefix)
+                return Conflict(_CONFLICT_MESSAGES.get(constraint, f"Duplicate {constraint}"))
+        if text.startswith("FOREIGN KEY constraint failed"):
+            return NotFound("A referenced entity does not exist")
+    return exc
+
+
+# -- paging ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """How one entity table is paged: its columns, sortable properties and searched columns."""
+
+    table: str
+    columns: str
+    #: ThingsBoard's camelCase sort property -> (column, compared as text).
+    sort: dict[str, tuple[str, bool]]
+    default_sort: str
+    search: tuple[str, ...]
+
+
+_COMMON_SORT: Final = {"createdTime": ("created_time", False), "id": ("id", True)}
+_TENANTS = _Listing(
+    "tenant", _TENANT_COLS,
+    {**_COMMON_SORT, "title": ("title", True), "email": ("email", True)},
+    "title", ("title",),
+)
+_CUSTOMERS = _Listing(
+    "customer", _CUSTOMER_COLS,
+    {**_COMMON_SORT, "title": ("title", True), "email": ("email", True)},
+    "title", ("title",),
+)
+_USERS = _Listing(
+    "user", _USER_COLS,
+    {
+        **_COMMON_SORT, "email": ("email", True), "firstName": ("first_name", True),
+        "lastName": ("last_name", True), "authority": ("authority", True),
+    },
+    "email", ("email", "first_name", "last_name"),
+)
+_PROFILES = _Listing(
+    "device_profile", _PROFILE_COLS,
+    {
+        **_COMMON_SORT, "name": ("name", True), "type": ("type", True),
+        "transportType": ("transport_type", True), "provisionType": ("provision_type", True),
+        "description": ("description", True), "isDefault": ("is_default", False),
+        "default": ("is_default", False),
+    },
+    "name", ("name",),
+)
+_DEVICES = _Listing(
+    "device", _DEVICE_COLS,
+    {
+        **_COMMON_SORT, "name": ("name", True), "type": ("type", True),
+        "label": ("label", True),
+    },
+    "name", ("name",),
+)
+
+
+def _page(
+    conn: sqlite3.Connection,
+    listing: _Listing,
+    where: list[str],
+    params: list[Any],
+    link: PageLink,
+    make: Callable[[tuple[Any, ...]], _T],
+) -> Page[_T]:
+    if link.page_size < 1:
+        raise BadRequest("Page size must be greater than zero")
+    if link.page < 0:
+        raise BadRequest("Page must be positive integer")
+    where, params = list(where), list(params)
+    if link.text_search:
+        folded = link.text_search.casefold()
+        where.append("(" + " OR ".join(f"tp_contains({c}, ?)" for c in listing.search) + ")")
+        params.extend([folded] * len(listing.search))
+    prop = link.sort_property or listing.default_sort
+    if prop not in listing.sort:
+        raise BadRequest(f"Invalid sort property: {prop}")
+    direction = link.sort_order.upper()
+    if direction not in ("ASC", "DESC"):
+        raise BadRequest(f"Invalid sort order: {link.sort_order}")
+    column, is_text = listing.sort[prop]
+    collate = " COLLATE NOCASE" if is_text else ""
+    # NULLs last when ascending and first when descending, as PostgreSQL (ThingsBoard) does;
+    # the id breaks ties so that pages neither repeat nor skip rows.
+    order = f"{column} IS NULL {direction}, {column}{collate} {direction}, id {direction}"
+    where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+    # One read transaction, so the count and the rows come from the same snapshot.
+    conn.execute("BEGIN")
+    try:
+        count_sql = f"SELECT count(*) FROM {listing.table}{where_sql}"
+        total = conn.execute(count_sql, params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT {listing.columns} FROM {listing.table}{where_sql} ORDER BY {order} "
+            "LIMIT ? OFFSET ?",
+            [*params, link.page_size, link.page * link.page_size],
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    total_pages = -(-total // link.page_size)
+    return Page(
+        data=[make(r) for r in rows],
+        total_pages=total_pages,
+        total_elements=total,
+        has_next=(link.page + 1) * link.page_size < total,
+    )
+
+
+# -- schema migrations -------------------------------------------------------------------------
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration shipped with the package, in order."""
+    root = importlib.resources.files("thingport.store") / "migrations" / "sqlite"
+    found: list[tuple[int, str, str]] = []
+    for entry in root.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ConfigError(f"SQLite migrations must be numbered 1, 2, 3, ...; found {numbers}")
+    return found
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements, leaving triggers' BEGIN ... END bodies whole."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    leftover = "\n".join(
+        line for line in buffer.splitlines() if line.strip() and not line.strip().startswith("--")
+    )
+    if leftover:
+        raise ConfigError(f"Unterminated SQL statement in migration: {leftover[:80]!r}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's ``PRAGMA user_version``; returns the
+    version reached. Each migration is one transaction, so a failure leaves the previous
+    version intact."""
+    migrations = _migrations()
+    latest = migrations[-1][0] if migrations else 0
+    current = _user_version(conn)
+    if current > latest:
+        raise ConfigError(
+            f"The database schema is version {current}, newer than this thingport knows "
+            f"({latest}); upgrade thingport"
+        )
+    for number, name, script in migrations:
+        if number <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while this one waited for the lock.
+            if _user_version(conn) < number:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            raise ConfigError(f"SQLite migration {name} failed: {exc}") from exc
+        current = number
+    return current
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    try:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False only so
+        # that close() can close a connection after its thread has stopped; each connection is
+        # used by one thread at a time.
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise ConfigError(f"Cannot open the SQLite database {path!r}: {exc}") from exc
+    return conn
+
+
+# -- the writer thread -------------------------------------------------------------------------
+
+
+class _Op:
+    """A queued write: a function run inside the batch's transaction."""
+
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(
+        self, fn: Callable[[_Tx], Any], future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fn = fn
+        self.future = future
+        self.loop = loop
+
+
+class _TelemetryOp:
+    """A queued save_telemetry, taken by the writer's fast lane.
+
+    ``rows`` are (key, ts, type code, encoded value), prepared by the caller so that the writer
+    thread only has to map names to integer ids.
+    """
+
+    __slots__ = ("device_id", "future", "loop", "rows")
+
+    def __init__(
+        self, device_id: UUID, rows: list[tuple[str, int, int, Value]],
+        future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.device_id = device_id
+        self.rows = rows
+        self.future = future
+        self.loop = loop
+
+
+_STOP: Final = object()
+_Row = tuple[int, int, int, int, Value]
+
+
+class _TransactionLost(Exception):
+    """SQLite rolled back the whole transaction by itself (disk full, I/O error)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in items:
+        if future.done():  # the caller was cancelled; its write is committed all the same
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class _Tx:
+    """What a write operation sees: the writer's connection and its id caches.
+
+    Only the writer thread touches an instance, so the caches need no lock. They may hold ids
+    of rows written earlier in the current, uncommitted transaction; the writer forgets what a
+    rolled-back savepoint or transaction created.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.keys: dict[str, int] = {}
+        self.devices: dict[UUID, int] = {}
+        #: Keys inserted by the running operation, forgotten if its savepoint rolls back.
+        self.new_keys: list[str] = []
+
+    def load_keys(self) -> None:
+        self.keys = dict(self.conn.execute("SELECT key, key_id FROM key_dictionary"))
+
+    def forget_all(self) -> None:
+        self.keys.clear()
+        self.devices.clear()
+        self.new_keys.clear()
+        self.load_keys()
+
+    def device_seq(self, device_id: UUID) -> int:
+        """The device's integer key; NotFound when there is no such device."""
+        seq = self.devices.get(device_id)
+        if seq is None:
+            row = self.conn.execute(
+                "SELECT seq FROM device WHERE id = ?", (str(device_id),)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"Device with id [{device_id}] is not found")
+            seq = row[0]
+            if len(self.devices) >= _DEVICE_CACHE_LIMIT:
+                self.devices.clear()
+            self.devices[device_id] = seq
+        return seq
+
+    def forget_device(self, device_id: UUID) -> None:
+        self.devices.pop(device_id, None)
+
+    def key_id(self, key: str) -> int:
+        """The key's id, added to the dictionary when new."""
+        kid = self.keys.get(key)
+        if kid is None:
+            kid = self.find_key_id(key)
+            if kid is None:
+                cur = self.conn.execute("INSERT INTO key_dictionary (key) VALUES (?)", (key,))
+                kid = cast(int, cur.lastrowid)
+                self.keys[key] = kid
+                self.new_keys.append(key)
+        return kid
+
+    def find_key_id(self, key: str) -> int | None:
+        """The key's id, or None when no value ever used it."""
+        kid = self.keys.get(key)
+        if kid is None:
+            row = self.conn.execute(
+                "SELECT key_id FROM key_dictionary WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                kid = self.keys[key] = row[0]
+        return kid
+
+
+class _Writer:
+    """The thread that owns the write connection and commits queued operations in batches."""
+
+    def __init__(self, path: str, batch_limit: int) -> None:
+        self._path = path
+        self._batch_limit = batch_limit
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._started: ThreadFuture[None] = ThreadFuture()
+        self._thread = threading.Thread(
+            target=self._main, name="thingport-sqlite-writer", daemon=True
+        )
+        self._tx: _Tx | None = None
+        self.conn: sqlite3.Connection | None = None
+        self.transactions = 0
+        self.operations = 0
+        self.largest_batch = 0
+
+    # -- called from the event loop ----------------------------------------------------------
+    async def start(self) -> None:
+        self._thread.start()
+        await asyncio.wrap_future(self._started)
+
+    def put(self, op: _Op | _TelemetryOp) -> None:
+        self._queue.put(op)
+
+    async def stop(self) -> None:
+        """Commit everything queued so far, then end the thread (the connection stays open)."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._thread.join)
+
+    # -- the thread --------------------------------------------------------------------------
+    def _main(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = _connect(self._path)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ConfigError(
+                    f"SQLite database {self._path!r} cannot use WAL mode (got {mode!r}); "
+                    "put it on a local file system"
+                )
+            # FULL: the WAL is fsynced at every commit, so an acknowledged write survives a
+            # power loss, not only a crash of the process.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -32768")
+            # Keeps the WAL file from staying huge after a burst.
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            migrate(conn)
+            self.conn = conn
+            self._tx = _Tx(conn)
+            self._tx.load_keys()
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            self._started.set_exception(exc)
+            return
+        self._started.set_result(None)
+        self._loop()
+
+    def _loop(self) -> None:
+        get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self._batch_limit
+        stopping = False
+        while not stopping:
+            item = get()
+            batch: list[_Op | _TelemetryOp] = []
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(cast("_Op | _TelemetryOp", item))
+                if len(batch) >= limit:
+                    break
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Op | _TelemetryOp]) -> None:
+        tx = cast(_Tx, self._tx)
+        conn = tx.conn
+        n = len(batch)
+        results: list[Any] = [None] * n
+        errors: list[BaseException | None] = [None] * n
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            i = 0
+            while i < n:
+                try:
+                    if type(batch[i]) is _TelemetryOp:
+                        j = i + 1
+                        while j < n and type(batch[j]) is _TelemetryOp:
+                            j += 1
+                        self._run_telemetry(tx, cast(list[_TelemetryOp], batch[i:j]), i, errors)
+                    else:
+                        j = i + 1
+                        self._run_op(tx, cast(_Op, batch[i]), i, results, errors)
+                except _TransactionLost as lost:
+                    # Whatever ran before in this transaction is gone too: fail it all,
+                    # then carry on with the rest of the batch in a new transaction.
+                    for k in range(j):
+                        results[k] = None
+                        errors[k] = errors[k] or lost.cause
+                    tx.forget_all()
+                    conn.execute("BEGIN IMMEDIATE")
+                i = j
+            conn.execute("COMMIT")
+        except Exception as exc:
+            # COMMIT (or BEGIN) failed: nothing of this batch is durable.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                tx.forget_all()
+            for k in range(n):
+                results[k] = None
+                errors[k] = errors[k] or exc
+        self.transactions += 1
+        self.operations += n
+        self.largest_batch = max(self.largest_batch, n)
+        self._resolve(batch, results, errors)
+
+    @staticmethod
+    def _run_op(
+        tx: _Tx, op: _Op, index: int, results: list[Any], errors: list[BaseException | None]
+    ) -> None:
+        conn = tx.conn
+        conn.execute("SAVEPOINT op")
+        tx.new_keys.clear()
+        try:
+            results[index] = op.fn(tx)
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise _TransactionLost(exc) from exc
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            for key in tx.new_keys:
+                tx.keys.pop(key, None)
+            errors[index] = _translate(exc)
+        else:
+            conn.execute("RELEASE op")
+
+    @staticmethod
+    def _run_telemetry(
+        tx: _Tx, ops: list[_TelemetryOp], offset: int, errors: list[BaseException | None]
+    ) -> None:
+        """Write a run of consecutive telemetry operations with one executemany per table.
+
+        Keys are added to the dictionary outside any savepoint: a key nobody ended up using is
+        harmless. If the shared statement fails (a value SQLite cannot bind, say), each
+        operation is retried alone in its own savepoint so that only the culprit fails.
+        """
+        conn = tx.conn
+        keys = tx.keys
+        rows: list[_Row] = []
+        spans: list[tuple[int, int, int]] = []
+        for index, op in enumerate(ops, offset):
+            start = len(rows)
+            try:
+                seq = tx.device_seq(op.device_id)
+                for key, ts, code, value in op.rows:
+                    kid = keys.get(key)
+                    if kid is None:
+                        kid = tx.key_id(key)
+                    rows.append((seq, kid, ts, code, value))
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise _TransactionLost(exc) from exc
+                del rows[start:]
+                errors[index] = exc
+                continue
+            spans.append((index, start, len(rows)))
+        tx.new_keys.clear()
+        if not rows:
+            return
+        conn.execute("SAVEPOINT telemetry")
+        try:
+            conn.executemany(_INSERT_TS, rows)
+            conn.executemany(_UPSERT_LATEST, _newest(rows))
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise _TransactionLost(exc) from exc
+            conn.execute("ROLLBACK TO telemetry")
+            conn.execute("RELEASE telemetry")
+        else:
+            conn.execute("RELEASE telemetry")
+            return
+        for index, start, end in spans:
+            part = rows[start:end]
+            conn.execute("SAVEPOINT telemetry")
+            try:
+                conn.executemany(_INSERT_TS, part)
+                conn.executemany(_UPSERT_LATEST, _newest(part))
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise _TransactionLost(exc) from exc
+                conn.execute("ROLLBACK TO telemetry")
+                errors[index] = _translate(exc)
+            conn.execute("RELEASE telemetry")
+
+    @staticmethod
+    def _resolve(
+        batch: list[_Op | _TelemetryOp], results: list[Any], errors: list[BaseException | None]
+    ) -> None:
+        # One wake-up of each event loop per batch, not one per operation.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for op, result, error in zip(batch, results, errors, strict=True):
+            by_loop.setdefault(op.loop, []).append((op.future, result, error))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, items)
+
+
+def _newest(rows: list[_Row]) -> Iterator[_Row]:
+    """The row with the greatest ts per (device, key); the later one wins a tie."""
+    newest: dict[tuple[int, int], _Row] = {}
+    for row in rows:
+        current = newest.get((row[0], row[1]))
+        if current is None or row[2] >= current[2]:
+            newest[(row[0], row[1])] = row
+    return iter(newest.values())
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+class SQLiteStore(Store):
+    """The default store: a single SQLite file in WAL mode.
+
+    ``readers`` is how many threads (each with its own connection) serve reads;
+    ``batch_limit`` caps how many queued writes share one transaction.
+    """
+
+    def __init__(
+        self, path: str, *, readers: int = DEFAULT_READERS, batch_limit: int = DEFAULT_BATCH_LIMIT
+    ) -> None:
+        if path == ":memory:" or not path:
+            raise ConfigError("SQLiteStore needs a file path (':memory:' is not supported)")
+        self._path = path
+        self._writer = _Writer(path, batch_limit)
+        self._readers = ThreadPoolExecutor(
+            max_workers=readers, thread_name_prefix="thingport-sqlite-read"
+        )
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._open = False
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def stats(self) -> SQLiteStats:
+        """How many transactions and operations the writer has committed so far."""
+        w = self._writer
+        return SQLiteStats(w.transactions, w.operations, w.largest_batch)
+
+    # -- plumbing ----------------------------------------------------------------------------
+    async def _write(self, fn: Callable[[_Tx], _R]) -> _R:
+        if not self._open:
+            raise RuntimeError("SQLiteStore is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_R] = loop.create_future()
+        self._writer.put(_Op(fn, future, loop))
+        return await future
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self._path)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA cache_size = -16384")
+            conn.create_function("tp_contains", 2, _contains, deterministic=True)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R:
+        if not self._open:
+            raise RuntimeError("SQLiteStore is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Start the writer thread, switch the file to WAL and migrate the schema."""
+        if self._open or self._closed:
+            raise RuntimeError("SQLiteStore can be opened once")
+        await self._writer.start()
+        self._open = True
+
+    async def close(self) -> None:
+        """Commit every queued write, stop the threads, close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        # Refuse new work first, so nothing is queued behind the writer's stop signal.
+        self._open = False
+        await self._writer.stop()
+        await asyncio.to_thread(self._readers.shutdown, wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        # Closed last: the last connection to go checkpoints the WAL into the database file.
+        if self._writer.conn is not None:
+            self._writer.conn.close()
+
+    # -- tenants -----------------------------------------------------------------------------
+    async def save_tenant(self, tenant: Tenant) -> None:
+        """Insert or update a tenant."""
+        params = (
+            str(tenant.id), tenant.title, tenant.created_time, tenant.email,
+            _dumps(tenant.additional_info),
+        )
+
+        def op(tx: _Tx) -> None:
+            tx.conn.execute(
+                f"INSERT INTO tenant ({_TENANT_COLS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET title = excluded.title, email = excluded.email, "
+                "additional_info = excluded.additional_info",
+                params,
+            )
+
+        await self._write(op)
+
+    async def get_tenant(self, tenant_id: UUID) -> Tenant | None:
+        """The tenant with this id."""
+        return await self._one(
+            f"SELECT {_TENANT_COLS} FROM tenant WHERE id = ?", (str(tenant_id),), _tenant
+        )
+
+    async def find_tenants(self, page_link: PageLink) -> Page[Tenant]:
+        """A page of tenants, searched and sorted by title."""
+        return await self._read(lambda c: _page(c, _TENANTS, [], [], page_link, _tenant))
+
+    # -- customers ---------------------------------------------------------------------------
+    async def save_customer(self, customer: Customer) -> None:
+        """Insert or update a customer; a duplicate title in the tenant raises Conflict."""
+        params = (
+            str(customer.id), str(customer.tenant_id), customer.title, customer.created_time,
+            customer.email, _dumps(customer.additional_info),
+        )
+
+        def op(tx: _Tx) -> None:
+            tx.conn.execute(
+                f"INSERT INTO customer ({_CUSTOMER_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET title = excluded.title, email = excluded.email, "
+                "additional_info = excluded.additional_info",
+                params,
+            )
+
+        await self._write(op)
+
+    async def get_customer(self, customer_id: UUID) -> Customer | None:
+        """The customer with this id."""
+        return await self._one(
+            f"SELECT {_CUSTOMER_COLS} FROM customer WHERE id = ?", (str(customer_id),), _customer
+        )
+
+    async def find_customers(self, tenant_id: UUID, page_link: PageLink) -> Page[Customer]:
+        """A page of the tenant's customers, searched and sorted by title."""
+        return await self._read(
+            lambda c: _page(
+                c, _CUSTOMERS, ["tenant_id = ?"], [str(tenant_id)], page_link, _customer
+            )
+        )
+
+    async def delete_customer(self, customer_id: UUID) -> None:
+        """Delete a customer, its users, and unassign its devices."""
+        # The foreign keys do the rest: users ON DELETE CASCADE (and their credentials with
+        # them), devices ON DELETE SET NULL.
+        def op(tx: _Tx) -> None:
+            tx.conn.execute("DELETE FROM customer WHERE id = ?", (str(customer_id),))
+
+        await self._write(op)
+
+    # -- users -------------------------------------------------------------------------------
+    async def save_user(self, user: User, credentials: UserCredentials | None = None) -> None:
+        """Insert or update a user (and its credentials when given); a duplicate email raises
+        Conflict."""
+        if credentials is not None and credentials.user_id != user.id:
+            raise ValueError("credentials.user_id must be the user's id")
+        params = (
+            str(user.id), _s(user.tenant_id), _s(user.customer_id), user.email,
+            user.authority.value, user.created_time, user.first_name, user.last_name,
+            _dumps(user.additional_info), user.email.lower(),
+        )
+
+        def op(tx: _Tx) -> None:
+            tx.conn.execute(
+                f"INSERT INTO user ({_USER_COLS}, email_lower) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, "
+                "customer_id = excluded.customer_id, email = excluded.email, "
+                "email_lower = excluded.email_lower, authority = excluded.authority, "
+                "first_name = excluded.first_name, last_name = excluded.last_name, "
+                "additional_info = excluded.additional_info",
+                params,
+            )
+            if credentials is not None:
+                _upsert_user_credentials(tx.conn, credentials)
+
+        await self._write(op)
+
+    async def get_user(self, user_id: UUID) -> User | None:
+        """The user with this id."""
+        return await self._one(
+            f"SELECT {_USER_COLS} FROM user WHERE id = ?", (str(user_id),), _user
+        )
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        """The user with this email, compared case-insensitively."""
+        return await self._one(
+            f"SELECT {_USER_COLS} FROM user WHERE email_lower = ?", (email.lower(),), _user
+        )
+
+    async def get_user_credentials(self, user_id: UUID) -> UserCredentials | None:
+        """The user's password hash and activation state."""
+        return await self._one(
+            f"SELECT {_USER_CREDENTIALS_COLS} FROM user_credentials WHERE user_id = ?",
+            (str(user_id),), _user_credentials,
+        )
+
+    async def get_user_credentials_by_activate_token(self, token: str) -> UserCredentials | None:
+        """The credentials waiting for activation with this token."""
+        return await self._one(
+            f"SELECT {_USER_CREDENTIALS_COLS} FROM user_credentials WHERE activate_token = ?",
+            (token,), _user_credentials,
+        )
+
+    async def find_users(
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+    ) -> Page[User]:
+        """A page of users of a tenant (customer_id None: all of them) or of one customer.
+        A tenant_id of None selects the users of no tenant (system administrators)."""
+        where = ["tenant_id IS ?"]
+        params: list[Any] = [_s(tenant_id)]
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(str(customer_id))
+        return await self._read(lambda c: _page(c, _USERS, where, params, page_link, _user))
+
+    async def delete_user(self, user_id: UUID) -> None:
+        """Delete a user and its credentials."""
+        def op(tx: _Tx) -> None:
+            tx.conn.execute("DELETE FROM user WHERE id = ?", (str(user_id),))
+
+        await self._write(op)
+
+    async def count_users(self) -> int:
+        """How many users exist; zero means a fresh store that needs its first administrators."""
+        return await self._read(lambda c: int(c.execute("SELECT count(*) FROM user").fetchone()[0]))
+
+    # -- device profiles ---------------------------------------------------------------------
+    async def save_device_profile(self, profile: DeviceProfile) -> None:
+        """Insert or update a profile. Marking it default unmarks the tenant's previous default.
+        A duplicate name, or a provision key used by another profile, raises Conflict."""
+        params = (
+            str(profile.id), str(profile.tenant_id), profile.name, profile.created_time,
+            int(profile.default), profile.description, profile.type, profile.transport_type,
+            profile.provision_type, profile.provision_device_key,
+            orjson.dumps(profile.profile_data).decode(), _s(profile.firmware_id),
+            _s(profile.software_id),
+        )
+
+        def op(tx: _Tx) -> None:
+            if profile.default:
+                tx.conn.execute(
+                    "UPDATE device_profile SET is_default = 0 "
+                    "WHERE tenant_id = ? AND is_default AND id <> ?",
+                    (str(profile.tenant_id), str(profile.id)),
+                )
+            tx.conn.execute(
+                f"INSERT INTO device_profile ({_PROFILE_COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+                "is_default = excluded.is_default, description = excluded.description, "
+                "type = excluded.type, transport_type = excluded.transport_type, "
+                "provision_type = excluded.provision_type, "
+                "provision_device_key = excluded.provision_device_key, "
+                "profile_data = excluded.profile_data, firmware_id = excluded.firmware_id, "
+                "software_id = excluded.software_id",
+                params,
+            )
+
+        await self._write(op)
+
+    async def get_device_profile(self, profile_id: UUID) -> DeviceProfile | None:
+        """The profile with this id."""
+        return await self._one(
+            f"SELECT {_PROFILE_COLS} FROM device_profile WHERE id = ?", (str(profile_id),),
+            _profile,
+        )
+
+    async def get_device_profile_by_name(self, tenant_id: UUID, name: str) -> DeviceProfile | None:
+        """The tenant's profile with this name."""
+        return await self._one(
+            f"SELECT {_PROFILE_COLS} FROM device_profile WHERE tenant_id = ? AND name = ?",
+            (str(tenant_id), name), _profile,
+        )
+
+    async def get_default_device_profile(self, tenant_id: UUID) -> DeviceProfile | None:
+        """The tenant's default profile."""
+        return await self._one(
+            f"SELECT {_PROFILE_COLS} FROM device_profile WHERE tenant_id = ? AND is_default",
+            (str(tenant_id),), _profile,
+        )
+
+    async def get_device_profile_by_provision_key(self, key: str) -> DeviceProfile | None:
+        """The profile (of any tenant) whose provision device key is this."""
+        return await self._one(
+            f"SELECT {_PROFILE_COLS} FROM device_profile WHERE provision_device_key = ?",
+            (key,), _profile,
+        )
+
+    async def find_device_profiles(
+        self, tenant_id: UUID, page_link: PageLink
+    ) -> Page[DeviceProfile]:
+        """A page of the tenant's profiles, searched and sorted by name."""
+        return await self._read(
+            lambda c: _page(
+                c, _PROFILES, ["tenant_id = ?"], [str(tenant_id)], page_link, _profile
+            )
+        )
+
+    async def delete_device_profile(self, profile_id: UUID) -> None:
+        """Delete a profile; the caller has checked that no device uses it (if one still does,
+        Conflict, and nothing is deleted)."""
+
+        def op(tx: _Tx) -> None:
+            try:
+                tx.conn.execute("DELETE FROM device_profile WHERE id = ?", (str(profile_id),))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict("The device profile is used by devices") from exc
+
+        await self._write(op)
+
+    async def count_devices_with_profile(self, profile_id: UUID) -> int:
+        """How many devices use this profile."""
+        return await self._read(
+            lambda c: int(
+                c.execute(
+                    "SELECT count(*) FROM device WHERE device_profile_id = ?", (str(profile_id),)
+                ).fetchone()[0]
+            )
+        )
+
+    # -- devices and credentials -------------------------------------------------------------
+    async def create_device(self, device: Device, credentials: DeviceCredentials) -> None:
+        """Insert a device and its credentials in one transaction. A duplicate name in the tenant
+        or a duplicate credentials id raises Conflict and stores nothing."""
+        if credentials.device_id != device.id:
+            raise ValueError("credentials.device_id must be the device's id")
+        device_params = _device_params(device)
+        credentials_params = _credentials_params(credentials)
+
+        def op(tx: _Tx) -> None:
+            tx.conn.execute(
+                f"INSERT INTO device ({_DEVICE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                device_params,
+            )
+            tx.conn.execute(
+                f"INSERT INTO device_credentials ({_CREDENTIALS_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                credentials_params,
+            )
+
+        await self._write(op)
+
+    async def update_device(self, device: Device) -> None:
+        """Update a device's fields (all but its id, tenant and creation time); a duplicate name
+        raises Conflict, an unknown device NotFound."""
+        params = _device_params(device)
+
+        def op(tx: _Tx) -> None:
+            cur = tx.conn.execute(
+                "UPDATE device SET name = ?3, type = ?4, device_profile_id = ?5, "
+                "customer_id = ?7, label = ?8, additional_info = ?9, firmware_id = ?10, "
+                "software_id = ?11 WHERE id = ?1",
+                params,
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Device with id [{device.id}] is not found")
+
+        await self._write(op)
+
+    async def get_device(self, device_id: UUID) -> Device | None:
+        """The device with this id."""
+        return await self._one(
+            f"SELECT {_DEVICE_COLS} FROM device WHERE id = ?", (str(device_id),), _device
+        )
+
+    async def get_device_by_name(self, tenant_id: UUID, name: str) -> Device | None:
+        """The tenant's device with this exact name."""
+        return await self._one(
+            f"SELECT {_DEVICE_COLS} FROM device WHERE tenant_id = ? AND name = ?",
+            (str(tenant_id), name), _device,
+        )
+
+    async def find_devices(
+        self, tenant_id: UUID, page_link: PageLink, customer_id: UUID | None = None,
+        device_type: str | None = None,
+    ) -> Page[Device]:
+        """A page of the tenant's devices (or only one customer's), whose name contains the
+        search text case-insensitively (as ThingsBoard's repositories do), sorted by name, type,
+        label or createdTime."""
+        where = ["tenant_id = ?"]
+        params: list[Any] = [str(tenant_id)]
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(str(customer_id))
+        if device_type is not None:
+            where.append("type = ?")
+            params.append(device_type)
+        return await self._read(lambda c: _page(c, _DEVICES, where, params, page_link, _device))
+
+    async def delete_device(self, device_id: UUID) -> None:
+        """Delete a device with its credentials, time series and attributes."""
+
+        def op(tx: _Tx) -> None:
+            # Forget first: if this savepoint rolls back, a cache miss is harmless.
+            tx.forget_device(device_id)
+            row = tx.conn.execute(
+                "SELECT seq FROM device WHERE id = ?", (str(device_id),)
+            ).fetchone()
+            if row is None:
+                return
+            seq = row[0]
+            # No foreign keys on the hot tables (see the schema), so delete their rows here.
+            for table in ("ts_kv", "ts_kv_latest", "attribute_kv"):
+                tx.conn.execute(f"DELETE FROM {table} WHERE device = ?", (seq,))
+            tx.conn.execute("DELETE FROM device WHERE seq = ?", (seq,))
+
+        await self._write(op)
+
+    async def get_device_credentials(self, device_id: UUID) -> DeviceCredentials | None:
+        """The device's credentials."""
+        return await self._one(
+            f"SELECT {_CREDENTIALS_COLS} FROM device_credentials WHERE device_id = ?",
+            (str(device_id),), _credentials,
+        )
+
+    async def get_device_by_credentials_id(
+        self, credentials_id: str
+    ) -> tuple[Device, DeviceCredentials] | None:
+        """The device whose credentials id (an access token, for ACCESS_TOKEN) is exactly this."""
+        device_cols = ", ".join(f"d.{c.strip()}" for c in _DEVICE_COLS.split(","))
+        cred_cols = ", ".join(f"c.{c.strip()}" for c in _CREDENTIALS_COLS.split(","))
+        sql = (
+            f"SELECT {device_cols}, {cred_cols} FROM device_credentials c "
+            "JOIN device d ON d.id = c.device_id WHERE c.credentials_id = ?"
+        )
+
+        def read(conn: sqlite3.Connection) -> tuple[Device, DeviceCredentials] | None:
+            row = conn.execute(sql, (credentials_id,)).fetchone()
+            return None if row is None else (_device(row[:11]), _credentials(row[11:]))
+
+        return await self._read(read)
+
+    async def update_device_credentials(self, credentials: DeviceCredentials) -> None:
+        """Replace the device's credentials (every field, keyed by device_id); a credentials id
+        used by another device raises Conflict, a device without credentials NotFound."""
+        params = _credentials_params(credentials)
+
+        def op(tx: _Tx) -> None:
+            cur = tx.conn.execute(
+                "UPDATE device_credentials SET id = ?1, created_time = ?3, "
+                "credentials_type = ?4, credentials_id = ?5, credentials_value = ?6 "
+                "WHERE device_id = ?2",
+                params,
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Device with id [{credentials.device_id}] is not found")
+
+        await self._write(op)
+
+    # -- time series -------------------------------------------------------------------------
+    async def save_telemetry(
+        self, device_id: UUID, batch: Sequence[tuple[int, Sequence[KvEntry]]]
+    ) -> None:
+        """Store time-series entries (groups sharing a timestamp) and advance the latest values.
+        A later write at an equal (device, key, ts) replaces the earlier; the latest value moves
+        only forward in time. An unknown device raises NotFound."""
+        if not self._open:
+            raise RuntimeError("SQLiteStore is not open")
+        codes, double = _TYPE_CODE, DataType.DOUBLE
+        # Prepared here, on the event loop, so that the writer thread (the bottleneck) only
+        # maps names to ids; this work overlaps with the writer's fsync.
+        rows = [
+            (e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
+            for ts, entries in batch
+            for e in entries
+        ]
+        if not rows:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._writer.put(_TelemetryOp(device_id, rows, future, loop))
+        await future
+
+    async def get_latest_telemetry(
+        self, device_id: UUID, keys: Sequence[str] | None = None
+    ) -> list[TsKvEntry]:
+        """The latest value of each key (all keys when ``keys`` is None), in key order; keys
+        without a value are left out."""
+        if keys is not None and not keys:
+            return []
+        sql = (
+            "SELECT k.key, l.ts, l.type, l.v FROM ts_kv_latest l "
+            f"JOIN key_dictionary k ON k.key_id = l.key WHERE l.device = {_DEVICE_SEQ}"
+        )
+        params: list[Any] = [str(device_id)]
+        if keys is not None:
+            wanted = list(dict.fromkeys(keys))
+            sql += f" AND k.key IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        sql += " ORDER BY k.key"
+
+        def read(conn: sqlite3.Connection) -> list[TsKvEntry]:
+            return [
+                TsKvEntry(ts, key, _CODE_TYPE[code], _decode(code, v))
+                for key, ts, code, v in conn.execute(sql, params)
+            ]
+
+        return await self._read(read)
+
+    async def get_telemetry(
+        self, device_id: UUID, key: str, start_ts: int, end_ts: int, limit: int,
+        descending: bool = True,
+    ) -> list[TsKvEntry]:
+        """Up to ``limit`` raw values of one key with ``start_ts <= ts < end_ts`` (ThingsBoard's
+        bounds), newest first unless ``descending`` is False. A limit below 1 gives nothing."""
+        if limit < 1 or end_ts <= start_ts:
+            return []
+        sql = (
+            f"SELECT ts, type, v FROM ts_kv WHERE device = {_DEVICE_SEQ} AND key = {_KEY_ID} "
+            f"AND ts >= ? AND ts < ? ORDER BY ts {'DESC' if descending else 'ASC'} LIMIT ?"
+        )
+        params = (str(device_id), key, start_ts, end_ts, limit)
+
+        def read(conn: sqlite3.Connection) -> list[TsKvEntry]:
+            return [
+                TsKvEntry(ts, key, _CODE_TYPE[code], _decode(code, v))
+                for ts, code, v in conn.execute(sql, params)
+            ]
+
+        return await self._read(read)
+
+    async def aggregate_telemetry(
+        self, device_id: UUID, key: str, start_ts: int, end_ts: int, interval: int,
+        aggregation: Aggregation,
+    ) -> list[TsKvEntry]:
+        """One entry per non-empty bucket ``[start_ts + i*interval, +interval)`` within
+        ``[start_ts, end_ts)``, stamped with the bucket's midpoint (clamped to end_ts).
+        MIN/MAX/AVG/SUM over numeric values (LONG stays LONG for MIN/MAX/SUM, AVG is DOUBLE;
+        a bucket with any DOUBLE gives DOUBLE); COUNT counts values of every type (LONG).
+
+        A bucket without LONG or DOUBLE values is left out of MIN/MAX/AVG/SUM. The midpoint is
+        that of the bucket clamped to ``end_ts``, as ThingsBoard computes it. Aggregation.NONE
+        or an interval below 1 raise ValueError.
+        """
+        if aggregation is Aggregation.NONE:
+            raise ValueError("aggregate_telemetry needs an aggregation; use get_telemetry")
+        if interval < 1:
+            raise ValueError("interval must be at least 1 ms")
+        if end_ts <= start_ts:
+            return []
+        function = {
+            Aggregation.MIN: "min(v)", Aggregation.MAX: "max(v)", Aggregation.AVG: "avg(v)",
+            Aggregation.SUM: "sum(v)", Aggregation.COUNT: "count(*)",
+        }[aggregation]
+        numeric = "" if aggregation is Aggregation.COUNT else f" AND type IN ({_LONG}, {_DOUBLE})"
+        sql = (
+            f"SELECT (ts - ?1) / ?2 AS bucket, {function}, sum(type = {_DOUBLE}) FROM ts_kv "
+            f"WHERE device = {_DEVICE_SEQ.replace('?', '?3')} "
+            f"AND key = {_KEY_ID.replace('?', '?4')} "
+            f"AND ts >= ?1 AND ts < ?5{numeric} GROUP BY bucket ORDER BY bucket"
+        )
+        params = (start_ts, interval, str(device_id), key, end_ts)
+
+        def read(conn: sqlite3.Connection) -> list[TsKvEntry]:
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "integer overflow" not in str(exc):
+                    raise
+                # A LONG sum beyond 64 bits: total() sums in floating point instead.
+                rows = conn.execute(sql.replace("sum(v)", "total(v)"), params).fetchall()
+            out = []
+            for bucket, value, doubles in rows:
+                lo = start_ts + bucket * interval
+                hi = min(lo + interval, end_ts)
+                ts = lo + (hi - lo) // 2
+                if aggregation is Aggregation.COUNT:
+                    out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
+                elif aggregation is Aggregation.AVG or doubles or isinstance(value, float):
+                    out.append(TsKvEntry(ts, key, DataType.DOUBLE, float(value)))
+                else:
+                    out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
+            return out
+
+        return await self._read(read)
+
+    async def get_telemetry_keys(self, device_id: UUID) -> list[str]:
+        """Every time-series key the device has a latest value for, sorted."""
+        sql = (
+            "SELECT k.key FROM ts_kv_latest l JOIN key_dictionary k ON k.key_id = l.key "
+            f"WHERE l.device = {_DEVICE_SEQ} ORDER BY k.key"
+        )
+        return await self._read(
+            lambda c: [r[0] for r in c.execute(sql, (str(device_id),))]
+        )
+
+    async def delete_telemetry(
+        self, device_id: UUID, keys: Sequence[str], start_ts: int | None, end_ts: int | None,
+        rewrite_latest: bool = True,
+    ) -> None:
+        """Delete values of these keys in ``[start_ts, end_ts)`` (everything when both are
+        None; one None leaves that side open). The latest value of each key, when it was
+        deleted, becomes the newest value left (or goes) with ``rewrite_latest``, and simply
+        goes without it, as ThingsBoard's ``rewriteLatestIfDeleted`` does."""
+        bounds, bound_params = "", []
+        if start_ts is not None:
+            bounds += " AND ts >= ?"
+            bound_params.append(start_ts)
+        if end_ts is not None:
+            bounds += " AND ts < ?"
+            bound_params.append(end_ts)
+
+        def op(tx: _Tx) -> None:
+            try:
+                seq = tx.device_seq(device_id)
+            except NotFound:
+                return
+            conn = tx.conn
+            for key in dict.fromkeys(keys):
+                kid = tx.find_key_id(key)
+                if kid is None:
+                    continue
+                conn.execute(
+                    f"DELETE FROM ts_kv WHERE device = ? AND key = ?{bounds}",
+                    (seq, kid, *bound_params),
+                )
+                latest_deleted = conn.execute(
+                    f"SELECT 1 FROM ts_kv_latest WHERE device = ? AND key = ?{bounds}",
+                    (seq, kid, *bound_params),
+                ).fetchone()
+                if latest_deleted is None:
+                    continue
+                newest = None
+                if rewrite_latest:
+                    newest = conn.execute(
+                        "SELECT ts, type, v FROM ts_kv WHERE device = ? AND key = ? "
+                        "ORDER BY ts DESC LIMIT 1",
+                        (seq, kid),
+                    ).fetchone()
+                if newest is None:
+                    conn.execute(
+                        "DELETE FROM ts_kv_latest WHERE device = ? AND key = ?", (seq, kid)
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE ts_kv_latest SET ts = ?, type = ?, v = ? "
+                        "WHERE device = ? AND key = ?",
+                        (*newest, seq, kid),
+                    )
+
+        await self._write(op)
+
+    # -- attributes --------------------------------------------------------------------------
+    async def save_attributes(
+        self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int
+    ) -> None:
+        """Insert or replace attributes in one scope, all stamped ``ts``. An unknown device
+        raises NotFound."""
+        if not entries:
+            return
+        scope_code = _SCOPE_CODE[scope]
+        prepared = [(e.key, _TYPE_CODE[e.type], _encode(e.type, e.value)) for e in entries]
+
+        def op(tx: _Tx) -> None:
+            seq = tx.device_seq(device_id)
+            tx.conn.executemany(
+                "INSERT OR REPLACE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(seq, scope_code, tx.key_id(k), ts, code, v) for k, code, v in prepared],
+            )
+
+        await self._write(op)
+
+    async def get_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
+    ) -> list[AttributeKvEntry]:
+        """The scope's attributes (only ``keys`` when given, in that order), else sorted by key."""
+        if keys is not None and not keys:
+            return []
+        sql = (
+            "SELECT k.key, a.type, a.v, a.last_update_ts FROM attribute_kv a "
+            "JOIN key_dictionary k ON k.key_id = a.key "
+            f"WHERE a.device = {_DEVICE_SEQ} AND a.scope = ?"
+        )
+        params: list[Any] = [str(device_id), _SCOPE_CODE[scope]]
+        wanted: list[str] = []
+        if keys is not None:
+            wanted = list(dict.fromkeys(keys))
+            sql += f" AND k.key IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        sql += " ORDER BY k.key"
+
+        def read(conn: sqlite3.Connection) -> list[AttributeKvEntry]:
+            found = [
+                AttributeKvEntry(key, _CODE_TYPE[code], _decode(code, v), last_update_ts)
+                for key, code, v, last_update_ts in conn.execute(sql, params)
+            ]
+            if keys is None:
+                return found
+            by_key = {a.key: a for a in found}
+            return [by_key[k] for k in wanted if k in by_key]
+
+        return await self._read(read)
+
+    async def delete_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
+    ) -> list[str]:
+        """Delete attributes; returns the keys that existed, in the order given."""
+        scope_code = _SCOPE_CODE[scope]
+
+        def op(tx: _Tx) -> list[str]:
+            try:
+                seq = tx.device_seq(device_id)
+            except NotFound:
+                return []
+            deleted = []
+            for key in dict.fromkeys(keys):
+                kid = tx.find_key_id(key)
+                if kid is None:
+                    continue
+                cur = tx.conn.execute(
+                    "DELETE FROM attribute_kv WHERE device = ? AND scope = ? AND key = ?",
+                    (seq, scope_code, kid),
+                )
+                if cur.rowcount:
+                    deleted.append(key)
+            return deleted
+
+        return await self._write(op)
+
+    # -- helpers -----------------------------------------------------------------------------
+    async def _one(
+        self, sql: str, params: Sequence[Any], make: Callable[[tuple[Any, ...]], _T]
+    ) -> _T | None:
+        def read(conn: sqlite3.Connection) -> _T | None:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else make(row)
+
+        return await self._read(read)
+
+
+def _device_params(d: Device) -> tuple[Any, ...]:
+    return (
+        str(d.id), str(d.tenant_id), d.name, d.type, str(d.device_profile_id), d.created_time,
+        _s(d.customer_id), d.label, _dumps(d.additional_info), _s(d.firmware_id),
+        _s(d.software_id),
+    )
+
+
+def _credentials_params(c: DeviceCredentials) -> tuple[Any, ...]:
+    return (
+        str(c.id), str(c.device_id), c.created_time, c.credentials_type.value, c.credentials_id,
+        c.credentials_value,
+    )
+
+
+def _upsert_user_credentials(conn: sqlite3.Connection, c: UserCredentials) -> None:
+    conn.execute(
+        f"INSERT INTO user_credentials ({_USER_CREDENTIALS_COLS}) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
+        "activate_token = excluded.activate_token, enabled = excluded.enabled",
+        (str(c.user_id), c.password_hash, c.activate_token, int(c.enabled)),
+    )

@@ -1,0 +1,605 @@
+"""HTTPS configured the ThingsBoard way, from the ``SSL_*`` environment variables.
+
+`TlsConfig.from_env` reads the variables ThingsBoard's HTTP transport reads (spec §1.9, decision
+10), with ThingsBoard's defaults. `build_ssl_context` turns them into a server `ssl.SSLContext`
+for uvicorn, from PEM files or a PKCS#12 keystore. Every problem becomes a one-line `ConfigError`
+that names the variable to fix, so that a bad path or password stops the server at start.
+
+Python's ``ssl`` module can load certificates and keys only from files. The material is therefore
+parsed and checked with ``cryptography`` first (which gives precise errors), then written to one
+file in a private temporary directory, the key re-encrypted with a random one-time password, and
+that file is deleted as soon as OpenSSL has read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import ssl
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from thingport.errors import ConfigError
+
+__all__ = ["CredentialsType", "KeyStoreType", "TlsConfig", "build_ssl_context"]
+
+logger = logging.getLogger(__name__)
+
+CredentialsType = Literal["PEM", "KEYSTORE"]
+KeyStoreType = Literal["PKCS12", "JKS"]
+
+_Choice = TypeVar("_Choice", bound=str)
+
+_CREDENTIALS_TYPES: Final[dict[str, CredentialsType]] = {"PEM": "PEM", "KEYSTORE": "KEYSTORE"}
+_KEY_STORE_TYPES: Final[dict[str, KeyStoreType]] = {"PKCS12": "PKCS12", "JKS": "JKS"}
+# Spring's StringToBooleanConverter accepts exactly these, case-insensitively.
+_TRUE: Final = frozenset({"true", "on", "yes", "1"})
+_FALSE: Final = frozenset({"false", "off", "no", "0"})
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """The ``SSL_*`` settings, named and defaulted as in ThingsBoard's ``tb-http-transport.yml``.
+
+    ``pem_key_password`` defaults to ThingsBoard's literal ``"server_key_password"``; it is only
+    used when the key is actually encrypted, so an unencrypted key works with the default.
+    ``key_store`` keeps ThingsBoard's ``classpath:`` default; thingport has no classpath and
+    reads such a path relative to the working directory. Passwords are left out of ``repr``.
+    """
+
+    enabled: bool = False
+    credentials_type: CredentialsType = "PEM"
+    pem_cert: str = "server.pem"
+    pem_key: str = "server_key.pem"
+    pem_key_password: str = field(default="server_key_password", repr=False)
+    key_store: str = "classpath:keystore/keystore.p12"
+    key_store_type: KeyStoreType = "PKCS12"
+    key_store_password: str = field(default="thingsboard", repr=False)
+    key_alias: str = "tomcat"
+    key_password: str = field(default="thingsboard", repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TlsConfig:
+        """Read the ``SSL_*`` variables from ``environ``; unset ones keep ThingsBoard's default.
+
+        Raises `ConfigError` naming the variable when a boolean or a choice is not valid.
+        Paths and passwords are only checked by `build_ssl_context`.
+        """
+        defaults = cls()
+        return cls(
+            enabled=_env_bool(environ, "SSL_ENABLED", defaults.enabled),
+            credentials_type=_env_choice(
+                environ, "SSL_CREDENTIALS_TYPE", _CREDENTIALS_TYPES, defaults.credentials_type
+            ),
+            pem_cert=environ.get("SSL_PEM_CERT", defaults.pem_cert),
+            pem_key=environ.get("SSL_PEM_KEY", defaults.pem_key),
+            pem_key_password=environ.get("SSL_PEM_KEY_PASSWORD", defaults.pem_key_password),
+            key_store=environ.get("SSL_KEY_STORE", defaults.key_store),
+            key_store_type=_env_choice(
+                environ, "SSL_KEY_STORE_TYPE", _KEY_STORE_TYPES, defaults.key_store_type
+            ),
+            key_store_password=environ.get("SSL_KEY_STORE_PASSWORD", defaults.key_store_password),
+            key_alias=environ.get("SSL_KEY_ALIAS", defaults.key_alias),
+            key_password=environ.get("SSL_KEY_PASSWORD", defaults.key_password),
+        )
+
+
+def build_ssl_context(config: TlsConfig) -> ssl.SSLContext:
+    """Build a server-side context (TLS 1.2 or newer) from ``config``.
+
+    It does not look at ``config.enabled``: the caller decides whether HTTPS is on. Raises
+    `ConfigError` with one line naming the variable at fault; no ``ssl`` or ``cryptography``
+    exception escapes.
+    """
+    if config.credentials_type == "PEM":
+        material = _load_pem(config)
+    elif config.credentials_type == "KEYSTORE":
+        material = _load_keystore(config)
+    else:
+        raise _fail(
+            "SSL_CREDENTIALS_TYPE", f"expected PEM or KEYSTORE, got {config.credentials_type!r}"
+        )
+    _warn_if_expired(material)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    _install(context, material)
+    return context
+
+
+# --------------------------------------------------------------------------- environment parsing
+
+
+def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise _fail(name, f"expected true or false, got {environ[name]!r}")
+
+
+def _env_choice(
+    environ: Mapping[str, str], name: str, choices: Mapping[str, _Choice], default: _Choice
+) -> _Choice:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return choices[raw.upper()]
+    except KeyError:
+        expected = " or ".join(choices)
+        raise _fail(name, f"expected {expected}, got {raw!r}") from None
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+@dataclass
+class _Material:
+    """What goes into the context: the chain (leaf first) and its key."""
+
+    chain: list[x509.Certificate]
+    key: PrivateKeyTypes
+    variable: str  # named when OpenSSL itself rejects the pair
+    origin: str  # the file, for messages
+
+
+def _fail(variable: str, problem: str) -> ConfigError:
+    # Foreign messages (OpenSSL, cryptography) may span lines; the contract is one line.
+    return ConfigError(f"{variable}: {' '.join(problem.split())}")
+
+
+def _resolve(variable: str, value: str) -> Path:
+    if not value.strip():
+        raise _fail(variable, "is empty; set it to a file path")
+    # Spring resource prefixes, so that values copied from a ThingsBoard setup still work.
+    if value.startswith("file:"):
+        value = value.removeprefix("file:")
+    elif value.startswith("classpath:"):
+        value = value.removeprefix("classpath:").lstrip("/")
+    return Path(os.path.abspath(os.path.expanduser(value)))
+
+
+def _read(variable: str, value: str) -> tuple[Path, bytes]:
+    path = _resolve(variable, value)
+    hint = ""
+    if value.startswith("classpath:"):
+        hint = (
+            f" (from {value}; thingport has no classpath and reads it from the working directory)"
+        )
+    try:
+        return path, path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(variable, f"file not found: {path}{hint}") from None
+    except IsADirectoryError:
+        raise _fail(variable, f"is a directory, not a file: {path}") from None
+    except OSError as exc:
+        raise _fail(variable, f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _public_der(key: PrivateKeyTypes | x509.Certificate) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _cert_for_key(key: PrivateKeyTypes, certs: list[x509.Certificate]) -> x509.Certificate | None:
+    wanted = _public_der(key)
+    for cert in certs:
+        try:
+            if _public_der(cert) == wanted:
+                return cert
+        except (ValueError, UnsupportedAlgorithm):
+            # A certificate with an exotic key type cannot be ours; skip it.
+            continue
+    return None
+
+
+def _warn_if_expired(material: _Material) -> None:
+    # ThingsBoard starts with an expired certificate too; clients will refuse it, so say so.
+    leaf = material.chain[0]
+    if leaf.not_valid_after_utc < datetime.now(UTC):
+        logger.warning(
+            "%s: the certificate in %s expired on %s",
+            material.variable,
+            material.origin,
+            leaf.not_valid_after_utc.isoformat(),
+        )
+
+
+def _install(context: ssl.SSLContext, material: _Material) -> None:
+    password = secrets.token_urlsafe(32).encode("ascii")
+    blob = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in material.chain)
+    try:
+        blob += material.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _fail(
+            material.variable, f"unusable private key in {material.origin}: {exc}"
+        ) from None
+    try:
+        # mkdtemp makes the directory 0700; the file is 0600 and exists only for the load.
+        with tempfile.TemporaryDirectory(prefix="thingport-tls-") as directory:
+            path = os.path.join(directory, "chain.pem")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(blob)
+                context.load_cert_chain(path, password=password)
+            finally:
+                os.unlink(path)
+    except ssl.SSLError as exc:
+        reason = exc.reason or str(exc)
+        raise _fail(
+            material.variable,
+            f"OpenSSL rejected the certificate or key in {material.origin}: {reason}",
+        ) from None
+    except OSError as exc:
+        raise _fail(
+            material.variable, f"cannot write the temporary file to load the key: {exc}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- PEM
+
+_CERT_BLOCK: Final = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+_KEY_BLOCK: Final = re.compile(
+    rb"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----.*?-----END \1-----", re.S
+)
+
+
+def _load_pem(config: TlsConfig) -> _Material:
+    cert_path, cert_data = _read("SSL_PEM_CERT", config.pem_cert)
+    certs = _pem_certificates(cert_path, cert_data)
+    key_variable, key_path, key_block = _find_pem_key(config, cert_path, cert_data)
+    key = _decrypt_pem_key(key_variable, key_path, key_block, config.pem_key_password)
+    leaf = _cert_for_key(key, certs)
+    if leaf is None:
+        if key_variable == "SSL_PEM_CERT":
+            raise _fail(
+                "SSL_PEM_CERT", f"the private key in {cert_path} does not match its certificate"
+            )
+        raise _fail(
+            "SSL_PEM_KEY",
+            "the private key does not match the certificate in SSL_PEM_CERT "
+            f"(key {key_path}, certificate {cert_path})",
+        )
+    # The file order is the operator's choice; only the key's own certificate must come first.
+    chain = [leaf, *(cert for cert in certs if cert is not leaf)]
+    return _Material(chain, key, "SSL_PEM_CERT", str(cert_path))
+
+
+def _pem_certificates(path: Path, data: bytes) -> list[x509.Certificate]:
+    blocks = _CERT_BLOCK.findall(data)
+    if not blocks:
+        hint = ""
+        if not data.lstrip().startswith(b"-----"):
+            hint = " (a DER or PKCS12 file? PEM needs -----BEGIN CERTIFICATE----- blocks)"
+        raise _fail("SSL_PEM_CERT", f"no PEM certificate found in {path}{hint}")
+    certs = []
+    for number, block in enumerate(blocks, start=1):
+        try:
+            certs.append(x509.load_pem_x509_certificate(block))
+        except ValueError:
+            # cryptography's text here is a URL and a Rust debug dump: no help to an operator.
+            raise _fail("SSL_PEM_CERT", f"certificate #{number} in {path} is damaged") from None
+    return certs
+
+
+def _find_pem_key(config: TlsConfig, cert_path: Path, cert_data: bytes) -> tuple[str, Path, bytes]:
+    """Return (variable, file, PEM block) of the private key to use."""
+    in_cert = _KEY_BLOCK.search(cert_data)
+    if config.pem_key.strip():
+        key_path = _resolve("SSL_PEM_KEY", config.pem_key)
+        if key_path.exists():
+            _, key_data = _read("SSL_PEM_KEY", config.pem_key)
+            found = _KEY_BLOCK.search(key_data)
+            if found is None:
+                raise _fail("SSL_PEM_KEY", f"no PEM private key found in {key_path}")
+            return "SSL_PEM_KEY", key_path, found.group(0)
+        if in_cert is None:
+            raise _fail(
+                "SSL_PEM_KEY",
+                f"file not found: {key_path} (and SSL_PEM_CERT {cert_path} holds no private key)",
+            )
+    elif in_cert is None:
+        raise _fail("SSL_PEM_KEY", f"is empty and SSL_PEM_CERT {cert_path} holds no private key")
+    return "SSL_PEM_CERT", cert_path, in_cert.group(0)
+
+
+def _decrypt_pem_key(variable: str, path: Path, block: bytes, password: str) -> PrivateKeyTypes:
+    encrypted = (
+        block.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY") or b"Proc-Type: 4,ENCRYPTED" in block
+    )
+    if encrypted and not password:
+        raise _fail(
+            "SSL_PEM_KEY_PASSWORD", f"the private key in {path} is encrypted but no password is set"
+        )
+    try:
+        # An unencrypted key ignores the password, as ThingsBoard's default password suggests.
+        return serialization.load_pem_private_key(block, password.encode() if encrypted else None)
+    except ValueError as exc:
+        if encrypted:
+            raise _fail("SSL_PEM_KEY_PASSWORD", f"wrong password for {path}") from None
+        raise _fail(variable, f"cannot read the private key in {path}: {exc}") from None
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise _fail(variable, f"cannot read the private key in {path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- PKCS#12 keystore
+
+_JKS_MAGIC: Final = b"\xfe\xed\xfe\xed"
+_JCEKS_MAGIC: Final = b"\xce\xce\xce\xce"
+
+
+def _load_keystore(config: TlsConfig) -> _Material:
+    path, data = _read("SSL_KEY_STORE", config.key_store)
+    java_type = {_JKS_MAGIC: "JKS", _JCEKS_MAGIC: "JCEKS"}.get(data[:4])
+    bags = _pkcs12_key_bags(data)
+    if java_type is not None:
+        raise _fail(
+            "SSL_KEY_STORE",
+            f"{path} is a {java_type} keystore, which thingport cannot "
+            f"read; {_convert_advice(path, java_type)}",
+        )
+    if bags is None and config.key_store_type == "JKS":
+        raise _fail(
+            "SSL_KEY_STORE",
+            f"{path} cannot be read as PKCS12 (thingport cannot read JKS); "
+            f"if it is a JKS keystore, {_convert_advice(path, 'JKS')}",
+        )
+    if bags is None:
+        raise _fail("SSL_KEY_STORE", f"{path} is not a PKCS12 keystore (or it is damaged)")
+
+    store = _open_pkcs12(path, data, config.key_store_password)
+    certs = [entry.certificate for entry in (store.cert, *store.additional_certs) if entry]
+    if bags:
+        bag = _select_bag(path, bags, config.key_alias)
+        label = bag.name or "(unnamed)"
+        if bag is bags[0] and store.key is not None and _friendly(store.cert) == bag.name:
+            # OpenSSL already decrypted this one with the store password, including the odd
+            # encodings it uses for empty passwords.
+            key = store.key
+        else:
+            key = _decrypt_bag(path, bag, (config.key_password, config.key_store_password))
+    elif store.key is not None:
+        # Keys hidden inside encrypted content are invisible to our walker; OpenSSL found one.
+        key = store.key
+        label = _friendly(store.cert) or "(unnamed)"
+        _check_single_alias(path, _friendly(store.cert), config.key_alias)
+    else:
+        raise _fail("SSL_KEY_STORE", f"keystore {path} holds no private key entry")
+
+    leaf = _cert_for_key(key, certs)
+    if leaf is None:
+        raise _fail("SSL_KEY_STORE", f"keystore {path} has no certificate for key entry {label!r}")
+    return _Material(_chain_from(leaf, certs), key, "SSL_KEY_STORE", str(path))
+
+
+def _convert_advice(path: Path, store_type: str) -> str:
+    return (
+        "convert it to PKCS12 with "
+        f"`keytool -importkeystore -srckeystore {path} -srcstoretype {store_type} "
+        f"-destkeystore {path.with_suffix('.p12')} -deststoretype PKCS12` "
+        "and set SSL_KEY_STORE to the new file and SSL_KEY_STORE_TYPE=PKCS12"
+    )
+
+
+def _open_pkcs12(path: Path, data: bytes, password: str) -> pkcs12.PKCS12KeyAndCertificates:
+    # OpenSSL treats "no password" and "empty password" differently; an empty setting means either.
+    attempts: list[bytes | None] = [password.encode()] if password else [None, b""]
+    for attempt in attempts:
+        try:
+            return pkcs12.load_pkcs12(data, attempt)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    # The outer structure parsed (checked by the caller), so the password is what failed.
+    raise _fail("SSL_KEY_STORE_PASSWORD", f"wrong password for keystore {path}")
+
+
+def _friendly(entry: pkcs12.PKCS12Certificate | None) -> str | None:
+    if entry is None or entry.friendly_name is None:
+        return None
+    return entry.friendly_name.decode("utf-8", "replace")
+
+
+def _check_single_alias(path: Path, name: str | None, alias: str) -> None:
+    # One key entry: use it whatever it is called (openssl-made stores often have no name),
+    # but tell the operator, since ThingsBoard would have insisted on the alias.
+    if alias and (name is None or name.lower() != alias.lower()):
+        logger.warning(
+            "SSL_KEY_ALIAS: keystore %s has no key entry %r; using its only one, %s",
+            path,
+            alias,
+            repr(name) if name is not None else "which has no name",
+        )
+
+
+def _select_bag(path: Path, bags: list[_KeyBag], alias: str) -> _KeyBag:
+    if alias:
+        for bag in bags:
+            # Java lower-cases PKCS12 aliases, so the match is case-insensitive as in ThingsBoard.
+            if bag.name is not None and bag.name.lower() == alias.lower():
+                return bag
+    if len(bags) == 1:
+        _check_single_alias(path, bags[0].name, alias)
+        return bags[0]
+    if not alias:
+        return bags[0]
+    found = ", ".join(repr(bag.name) if bag.name is not None else "(unnamed)" for bag in bags)
+    raise _fail(
+        "SSL_KEY_ALIAS", f"no key entry {alias!r} in keystore {path}; key entries found: {found}"
+    )
+
+
+def _decrypt_bag(path: Path, bag: _KeyBag, passwords: tuple[str, ...]) -> PrivateKeyTypes:
+    label = bag.name or "(unnamed)"
+    if not bag.shrouded:
+        try:
+            return serialization.load_der_private_key(bag.der, None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise _fail(
+                "SSL_KEY_STORE", f"cannot read key entry {label!r} in {path}: {exc}"
+            ) from None
+    # SSL_KEY_PASSWORD first; stores made by openssl or keytool use the store password for keys.
+    unsupported: Exception | None = None
+    for password in dict.fromkeys(passwords):
+        try:
+            return serialization.load_der_private_key(bag.der, password.encode())
+        except UnsupportedAlgorithm as exc:
+            unsupported = exc
+        except (ValueError, TypeError):
+            continue
+    if unsupported is not None:
+        raise _fail("SSL_KEY_STORE", f"key entry {label!r} in {path}: {unsupported}")
+    raise _fail("SSL_KEY_PASSWORD", f"wrong password for key entry {label!r} in keystore {path}")
+
+
+def _chain_from(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x509.Certificate]:
+    # A multi-entry store mixes several chains: follow issuers instead of taking every cert.
+    chain = [leaf]
+    current = leaf
+    while current.issuer != current.subject:
+        issuer = next((c for c in pool if c.subject == current.issuer and c not in chain), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        current = issuer
+    return chain
+
+
+# A minimal DER walk over PKCS#12, because load_pkcs12 returns only the first key of a store
+# and SSL_KEY_ALIAS must be able to pick another one. It reads only the unencrypted layers:
+# keytool and openssl put (password-protected) key bags there.
+
+_OID_DATA: Final = bytes.fromhex("2a864886f70d010701")
+_OID_KEY_BAG: Final = bytes.fromhex("2a864886f70d010c0a0101")
+_OID_SHROUDED_KEY_BAG: Final = bytes.fromhex("2a864886f70d010c0a0102")
+_OID_SAFE_CONTENTS_BAG: Final = bytes.fromhex("2a864886f70d010c0a0106")
+_OID_FRIENDLY_NAME: Final = bytes.fromhex("2a864886f70d010914")
+_SEQUENCE, _SET, _OCTET_STRING, _INTEGER, _OID, _BMP_STRING, _EXPLICIT_0 = (
+    0x30, 0x31, 0x04, 0x02, 0x06, 0x1E, 0xA0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _KeyBag:
+    name: str | None
+    der: bytes = field(repr=False)  # PrivateKeyInfo, or EncryptedPrivateKeyInfo if shrouded
+    shrouded: bool
+
+
+class _DerError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Tlv:
+    tag: int
+    value: bytes
+    encoded: bytes
+
+
+def _der_items(data: bytes) -> Iterator[_Tlv]:
+    offset = 0
+    while offset < len(data):
+        if offset + 2 > len(data):
+            raise _DerError("truncated")
+        tag, length = data[offset], data[offset + 1]
+        start = offset + 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4:  # 0 is BER indefinite length, which DER forbids
+                raise _DerError("unsupported length")
+            length = int.from_bytes(data[start : start + count], "big")
+            start += count
+        end = start + length
+        if end > len(data):
+            raise _DerError("truncated")
+        yield _Tlv(tag, data[start:end], data[offset:end])
+        offset = end
+
+
+def _der_children(tlv: _Tlv, *tags: int) -> list[_Tlv]:
+    children = list(_der_items(tlv.value))
+    if len(children) < len(tags) or any(c.tag != t for c, t in zip(children, tags, strict=False)):
+        raise _DerError("unexpected structure")
+    return children
+
+
+def _der_one(data: bytes, tag: int) -> _Tlv:
+    items = list(_der_items(data))
+    if len(items) != 1 or items[0].tag != tag:
+        raise _DerError("unexpected structure")
+    return items[0]
+
+
+def _data_content(content_info: _Tlv) -> bytes | None:
+    """The octets of a ``data`` ContentInfo, or None for other (e.g. encrypted) content types."""
+    oid, explicit = _der_children(content_info, _OID, _EXPLICIT_0)[:2]
+    if oid.value != _OID_DATA:
+        return None
+    return _der_one(explicit.value, _OCTET_STRING).value
+
+
+def _pkcs12_key_bags(data: bytes) -> list[_KeyBag] | None:
+    """Key bags of a PKCS#12 file, or None when ``data`` is not a (DER) PKCS#12 file."""
+    try:
+        pfx = _der_one(data, _SEQUENCE)
+        version, auth_safe = _der_children(pfx, _INTEGER, _SEQUENCE)[:2]
+        if version.value != b"\x03":
+            return None
+        auth_octets = _data_content(auth_safe)
+        if auth_octets is None:  # public-key integrity mode; nobody uses it
+            return None
+        bags: list[_KeyBag] = []
+        for content_info in _der_children(_der_one(auth_octets, _SEQUENCE)):
+            if content_info.tag != _SEQUENCE:
+                raise _DerError("unexpected structure")
+            safe_contents = _data_content(content_info)
+            if safe_contents is not None:
+                _collect_bags(_der_one(safe_contents, _SEQUENCE), bags, depth=0)
+        return bags
+    except _DerError:
+        return None
+
+
+def _collect_bags(safe_contents: _Tlv, bags: list[_KeyBag], depth: int) -> None:
+    if depth > 4:
+        raise _DerError("too deep")
+    for safe_bag in _der_children(safe_contents):
+        parts = _der_children(safe_bag, _OID, _EXPLICIT_0)
+        bag_id, explicit = parts[0].value, parts[1]
+        if bag_id == _OID_SAFE_CONTENTS_BAG:
+            _collect_bags(_der_one(explicit.value, _SEQUENCE), bags, depth + 1)
+        elif bag_id in (_OID_KEY_BAG, _OID_SHROUDED_KEY_BAG):
+            value = _der_one(explicit.value, _SEQUENCE)
+            name = _friendly_name(parts[2]) if len(parts) > 2 and parts[2].tag == _SET else None
+            bags.append(_KeyBag(name, value.encoded, bag_id == _OID_SHROUDED_KEY_BAG))
+
+
+def _friendly_name(attributes: _Tlv) -> str | None:
+    for attribute in _der_children(attributes):
+        oid, values = _der_children(attribute, _OID, _SET)[:2]
+        if oid.value == _OID_FRIENDLY_NAME:
+            for value in _der_children(values):
+                if value.tag == _BMP_STRING:
+                    return value.value.decode("utf-16-be", "replace")
+    return None

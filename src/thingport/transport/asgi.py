@@ -1,0 +1,113 @@
+"""The few ASGI primitives the device API needs: read a body under a limit, send a response.
+
+The device API is the hot path, so it is written against ASGI directly rather than through a
+framework's request and response objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from thingport.errors import PayloadTooLarge
+from thingport.http_errors import error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+_EMPTY_OK_HEADERS = [(b"content-length", b"0")]
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was read or answered."""
+
+
+def content_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None when absent or unreadable."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def payload_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, counting the bytes actually received (a chunked upload has no
+    Content-Length to check), raising PayloadTooLarge past ``limit``."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise payload_too_large(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise payload_too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """Query parameters; a repeated one is joined with commas, as Spring does for a String."""
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return {}
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        params[key] = params[key] + "," + value if key in params else value
+    return params
+
+
+async def send_empty(send: Send, status: int = 200) -> None:
+    """A response with no body (ThingsBoard's uploads answer 200 with nothing)."""
+    await send({"type": "http.response.start", "status": status, "headers": _EMPTY_OK_HEADERS})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A response with a body."""
+    all_headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if headers:
+        all_headers.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, value: Any, status: int = 200) -> None:
+    """A JSON response."""
+    await send_bytes(send, status, orjson.dumps(value))
+
+
+async def send_error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """ThingsBoard's error JSON with ``status``."""
+    await send_bytes(send, status, error_body(status, message), JSON, headers)
