@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import sys
 from collections.abc import Awaitable, Callable
@@ -84,10 +85,8 @@ def raise_open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            pass
 
 
 # -- commands that work on the store directly ----------------------------------------------------
@@ -182,7 +181,8 @@ def device_list(tenant: str | None, **options: Any) -> None:
         rows = []
         page = 0
         while True:
-            result = await services.devices.find(owner.id, PageLink(500, page, sort_property="name"))
+            link = PageLink(500, page, sort_property="name")
+            result = await services.devices.find(owner.id, link)
             for d in result.data:
                 credentials = await services.devices.get_credentials(owner.id, d.id)
                 rows.append((d.name, d.type, str(d.id), credentials.credentials_id))
@@ -244,7 +244,8 @@ def user() -> None:
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="The user's password (asked for when not given).")
-@click.option("--authority", type=click.Choice([Authority.TENANT_ADMIN.value, Authority.SYS_ADMIN.value]),
+@click.option("--authority",
+              type=click.Choice([Authority.TENANT_ADMIN.value, Authority.SYS_ADMIN.value]),
               default=Authority.TENANT_ADMIN.value, show_default=True)
 @tenant_option
 @with_store
@@ -254,7 +255,9 @@ def user_create(email: str, password: str, authority: str, tenant: str | None,
     async def work(services: Services) -> UUID:
         role = Authority(authority)
         if role is Authority.SYS_ADMIN:
-            created, _ = await services.users.create_user(None, None, email, role, password=password)
+            created, _ = await services.users.create_user(
+                None, None, email, role, password=password
+            )
         else:
             owner = await find_tenant(services, tenant)
             created, _ = await services.users.create_user(owner.id, None, email, role,

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import uvicorn
 
 from thingport.app import create_app
 from thingport.settings import Settings
+from thingport.tls import TlsConfig, build_ssl_context
+
+
+class ThingportConfig(uvicorn.Config):
+    """uvicorn's configuration with the SSL context built by ``thingport.tls`` (uvicorn's own
+    options take only PEM file paths; ThingsBoard's variables also allow keystores)."""
+
+    def __init__(self, app: Any, *, tls: TlsConfig, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        # Keep the config, not a context: uvicorn pickles its config into worker processes.
+        self.tls = tls if tls.enabled else None
+
+    def load(self) -> None:
+        super().load()
+        if self.tls is not None:
+            self.ssl = build_ssl_context(self.tls)
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
     """uvicorn's configuration for ``settings``: no body limit of its own (the app enforces
     ThingsBoard's), no access log on the hot path."""
-    return uvicorn.Config(
+    return ThingportConfig(
         create_app(settings),
+        tls=settings.tls,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -30,6 +48,10 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
 
 
 def run(settings: Settings) -> None:
-    """Serve until interrupted."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    """Serve until interrupted. A bad TLS setting stops here, before anything listens."""
+    if settings.tls.enabled:
+        build_ssl_context(settings.tls)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.Server(uvicorn_config(settings)).run()

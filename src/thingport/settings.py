@@ -76,6 +76,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Default wait of long polls and client-side RPC, in ms.", parse_positive_int),
     Setting("max_request_timeout_ms", "HTTP_MAX_REQUEST_TIMEOUT", 300000,
             "Longest wait a device may ask for with ?timeout=, in ms.", parse_positive_int),
+    Setting("redis_url", "THINGPORT_REDIS_URL", None,
+            "Redis for several nodes behind a load balancer (redis://host:6379/0); "
+            "default: in-process, one node."),
+    Setting("claim_duration_ms", "SECURITY_CLAIM_DURATION", 86400000,
+            "How long a device's claim window stays open when it names none, in ms.",
+            parse_positive_int),
+    Setting("claim_allowed_by_default", "SECURITY_CLAIM_ALLOW_CLAIMING_BY_DEFAULT", True,
+            "Devices may be claimed without the server attribute claimingAllowed=true.",
+            parse_bool),
+    Setting("rpc_default_timeout_ms", "DEFAULT_SERVER_SIDE_RPC_TIMEOUT", 10000,
+            "Server-side RPC timeout when the request names none, in ms.", parse_positive_int),
+    Setting("rpc_min_timeout_ms", "MIN_SERVER_SIDE_RPC_TIMEOUT", 5000,
+            "Shortest server-side RPC timeout, in ms.", parse_positive_int),
+    Setting("client_rpc_timeout_ms", "CLIENT_SIDE_RPC_TIMEOUT", 60000,
+            "How long a device's client-side RPC waits for an answer, in ms.",
+            parse_positive_int),
     Setting("payload_limits", "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION",
             DEFAULT_PAYLOAD_LIMITS,
             "Body size limits, 'antPattern=bytes;...', first match wins."),
@@ -114,6 +130,12 @@ class Settings:
     database_url: str | None = None
     request_timeout_ms: int = 60000
     max_request_timeout_ms: int = 300000
+    redis_url: str | None = None
+    claim_duration_ms: int = 86400000
+    claim_allowed_by_default: bool = True
+    rpc_default_timeout_ms: int = 10000
+    rpc_min_timeout_ms: int = 5000
+    client_rpc_timeout_ms: int = 60000
     payload_limits: str = DEFAULT_PAYLOAD_LIMITS
     rest_max_payload: int = 16777216
     json_type_cast: bool = True

@@ -43,7 +43,8 @@ def test_client_timestamps_and_arrays(api: Api, device: tuple[str, str]) -> None
         f"/api/plugins/telemetry/DEVICE/{device_id}/values/timeseries",
         params={"keys": "t", "startTs": 0, "endTs": 1734712588000, "useStrictDataTypes": "true"},
     ).json()
-    assert history == {"t": [{"ts": 1634712588000, "value": 25}, {"ts": 1634712287000, "value": 26}]}
+    assert history == {
+        "t": [{"ts": 1634712588000, "value": 25}, {"ts": 1634712287000, "value": 26}]}
 
 
 def test_lenient_json_as_thingsboard_check_connectivity_sends(
@@ -156,7 +157,8 @@ def test_payload_limit_counts_content_length_and_bytes_read(tmp_path: object) ->
     from pathlib import Path
 
     live = LiveServer(Path(str(tmp_path)) / "data", env={
-        "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION": "/api/v1/*/rpc/**=100;/api/v1/**=10000",
+        "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION":
+            "/api/v1/*/rpc/**=100;/api/v1/**=10000",
     }).start()
     try:
         api = Api(live.url).login()

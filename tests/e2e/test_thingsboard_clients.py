@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import mmh3  # noqa: F401  - must be importable before tb_device_http is
 import pytest
 from tb_device_http import TBHTTPDevice
-from tb_rest_client.rest_client import RestClient
 from tb_rest_client.models.device import Device
+from tb_rest_client.rest_client import RestClient
 
 from tests.api_client import Api
 from tests.live import TENANT_ADMIN, LiveServer

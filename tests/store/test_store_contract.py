@@ -877,9 +877,13 @@ async def test_sqlite_group_commit_isolates_a_failing_operation(
     assert len(await history(sqlite_store, device, "n")) == 200
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["ids-unknown", "ids-published"])
 async def test_sqlite_fast_lane_falls_back_to_isolate_a_bad_value(
-    sqlite_store: SQLiteStore, device: Device
+    sqlite_store: SQLiteStore, device: Device, warm: bool
 ) -> None:
+    if warm:  # the device and key ids are then known on the event loop: rows come prepared
+        await sqlite_store.save_telemetry(device.id, [(-1, [kv("n", -1)])])
+        await sqlite_store.delete_telemetry(device.id, ["n"], None, None)
     async with _Gate(sqlite_store):
         tasks = [
             asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
@@ -927,6 +931,48 @@ async def test_sqlite_rolled_back_keys_are_not_remembered(
     ]
 
 
+async def test_sqlite_disk_full_fails_only_what_does_not_fit(
+    sqlite_store: SQLiteStore, device: Device
+) -> None:
+    # A full disk makes SQLite roll back the whole transaction, batch-mates' work included;
+    # those must be redone, not failed. max_page_count stands in for the full disk.
+    def limit(pages: int | None) -> Any:
+        def op(tx: Any) -> None:
+            count = tx.conn.execute("PRAGMA page_count").fetchone()[0]
+            tx.conn.execute(f"PRAGMA max_page_count = {pages or count + 3}").fetchone()
+        return op
+
+    await sqlite_store._write(limit(None))
+    async with _Gate(sqlite_store):
+        small = [
+            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
+            for i in range(10)
+        ]
+        huge = [
+            asyncio.ensure_future(sqlite_store.save_telemetry(
+                device.id, [(i, [kv("big", "x" * 3000)]) for i in range(100)]
+            )),
+            asyncio.ensure_future(
+                sqlite_store.save_attributes(device.id, CLIENT, [kv("big", "y" * 100_000)], 1)
+            ),
+        ]
+        more = [
+            asyncio.ensure_future(sqlite_store.save_attributes(device.id, CLIENT, [kv("a", 1)], 1)),
+            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(10, [kv("n", 10)])])),
+        ]
+        await asyncio.sleep(0)
+    results = await asyncio.gather(*small, *huge, *more, return_exceptions=True)
+    assert results[:10] == [None] * 10 and results[12:] == [None, None]
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results[10:12])
+    assert len(await history(sqlite_store, device, "n")) == 11
+    assert await history(sqlite_store, device, "big") == []
+    assert [a.key for a in await sqlite_store.get_attributes(device.id, CLIENT)] == ["a"]
+
+    await sqlite_store._write(limit(2**30))
+    await sqlite_store.save_telemetry(device.id, [(1, [kv("big", "x" * 3000)])])
+    assert len(await history(sqlite_store, device, "big")) == 1
+
+
 async def test_sqlite_refuses_a_newer_schema(store_factory: StoreFactory, store: Store) -> None:
     if not isinstance(store, SQLiteStore):
         pytest.skip("SQLite schema versions")
@@ -938,6 +984,20 @@ async def test_sqlite_refuses_a_newer_schema(store_factory: StoreFactory, store:
     with pytest.raises(ConfigError, match="newer"):
         await newer.open()
     await newer.close()
+
+
+async def test_a_device_created_again_with_the_same_id_starts_empty(
+    store: Store, tenant: Tenant, profile: DeviceProfile, make_device: MakeDevice
+) -> None:
+    device, credentials = await make_device("phoenix")
+    await store.save_telemetry(device.id, [(1, [kv("t", 1)])])
+    await store.save_telemetry(device.id, [(2, [kv("t", 2)])])
+    await store.delete_device(device.id)
+    await store.create_device(device, credentials)
+    assert await store.get_latest_telemetry(device.id) == []
+    await store.save_telemetry(device.id, [(3, [kv("t", 3)])])
+    assert values(await history(store, device, "t")) == [(3, 3)]
+    assert values(await store.get_latest_telemetry(device.id)) == [(3, 3)]
 
 
 async def test_unused_credentials_type_round_trips(store: Store, device: Device) -> None:

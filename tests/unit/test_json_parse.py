@@ -323,7 +323,7 @@ def test_dumps_compact_handles_what_orjson_refuses() -> None:
 
 
 def test_the_slow_writer_matches_orjson() -> None:
-    value = {
+    value: dict[str, Any] = {
         "a": [1, -2, 3.5, None, True, False, "x\"y\\z\n\x7f", {"k": []}, {}],
         "é": {"nested": [[], [{}]]},
     }

@@ -543,10 +543,11 @@ def test_every_number_literal_types_to_a_value_or_an_invalid_payload(literal: st
         except InvalidPayload:
             continue
         if entry.type is LONG:
+            assert isinstance(entry.value, int)
             assert float(entry.value) == float(literal)
             assert -(2**63) <= entry.value < 2**63
         elif entry.type is DOUBLE:
-            assert entry.value == float(literal) or (entry.value == 0.0 == float(literal))
+            assert entry.value == float(literal)
         else:
             assert entry.type is STRING
             assert float(entry.value) == float(literal)

@@ -39,7 +39,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = exc.detail if exc.status_code != 404 else f"No endpoint {request.method} {request.url.path}"
+    message = exc.detail
+    if exc.status_code == 404:
+        message = f"No endpoint {request.method} {request.url.path}"
     return _error_response(exc.status_code, message, headers=exc.headers)
 
 

@@ -37,7 +37,8 @@ QUERY_PARAMS: dict[str, list[str]] = {
 
 #: The device API is plain ASGI, not Starlette routes: described here.
 DEVICE_API: list[tuple[str, str, str, list[str]]] = [
-    ("post", "/api/v1/{deviceToken}/telemetry", "Upload telemetry (flat, {ts, values}, or an array)", []),
+    ("post", "/api/v1/{deviceToken}/telemetry",
+     "Upload telemetry (flat, {ts, values}, or an array)", []),
     ("post", "/api/v1/{deviceToken}/attributes", "Upload client-side attributes", []),
     ("get", "/api/v1/{deviceToken}/attributes", "Read client and shared attributes",
      ["clientKeys", "sharedKeys", "allClientKeys", "allSharedKeys"]),

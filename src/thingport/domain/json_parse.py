@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -50,7 +51,7 @@ class NumberLiteral(str):
 _STRICT_DECODER = json.JSONDecoder(parse_float=NumberLiteral, parse_constant=str, strict=False)
 
 # An escape that may decode to a lone UTF-16 surrogate (\uD800-\uDFFF).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 
 
@@ -152,6 +153,7 @@ _PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _DOUBLE_QUOTED_RUN = re.compile(r'[^"\\]*')
 _SINGLE_QUOTED_RUN = re.compile(r"[^'\\]*")
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+# JSON's escapes plus two Gson's lenient mode adds: an escaped newline and an escaped quote "'".
 _ESCAPES = {
     "t": "\t",
     "b": "\b",
@@ -430,7 +432,7 @@ def _dumps_slow(value: Any) -> str:
     """Iterative compact writer for what orjson refuses; output matches orjson's otherwise."""
     parts: list[str] = []
     # Open containers: their remaining children, closing bracket, whether keyed, items written.
-    stack: list[tuple[Any, str, bool, list[int]]] = []
+    stack: list[tuple[Iterator[Any], str, bool, list[int]]] = []
     item = value
     while True:
         if isinstance(item, dict):
@@ -443,7 +445,7 @@ def _dumps_slow(value: Any) -> str:
             parts.append(_scalar_text(item))
         while stack:
             children, closer, keyed, written = stack[-1]
-            child = next(children, _END)
+            child: Any = next(children, _END)
             if child is _END:
                 parts.append(closer)
                 stack.pop()

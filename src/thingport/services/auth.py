@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from thingport.domain.model import NULL_UUID, Authority, User
-from thingport.errors import Unauthorized, TokenExpired
+from thingport.errors import TokenExpired, Unauthorized
 from thingport.store.base import Store
 
 ISSUER = "thingsboard.io"

@@ -129,7 +129,9 @@ class Store(abc.ABC):
         """The profile (of any tenant) whose provision device key is this."""
 
     @abc.abstractmethod
-    async def find_device_profiles(self, tenant_id: UUID, page_link: PageLink) -> Page[DeviceProfile]:
+    async def find_device_profiles(
+        self, tenant_id: UUID, page_link: PageLink
+    ) -> Page[DeviceProfile]:
         """A page of the tenant's profiles, searched and sorted by name."""
 
     @abc.abstractmethod

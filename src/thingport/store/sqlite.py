@@ -11,12 +11,18 @@ How a write travels::
 
 Everything queued while the previous transaction was committing goes into the next one, so the
 cost of the fsync is shared by all concurrent writers (group commit) and a caller is answered
-only once its data is durable. Reads run on a small pool of threads, each with its own
-connection; WAL lets them read the last committed snapshot while the writer works.
+only once its data is durable. If SQLite rolls back the whole transaction by itself (disk full,
+I/O error), the batch is redone one operation at a time so that only the operations that cannot
+be written fail. A failed COMMIT fails the whole batch: none of it is durable. Reads run on a
+small pool of threads, each with its own connection; WAL lets them read the last committed
+snapshot while the writer works.
 
 Time series and attributes use integer keys: a device's ``seq`` (its rowid, never reused) and a
-``key_dictionary`` id per key name. The writer thread alone caches both maps; readers resolve
-them inside their SQL, so they never see a cache entry for data that is not committed yet.
+``key_dictionary`` id per key name. The writer thread owns the authoritative caches of both maps
+(they may hold ids from its open transaction). After each COMMIT it publishes the newly committed
+ids to a second pair of maps that ``save_telemetry`` reads on the event loop to build finished
+rows, so the writer only concatenates them; the writer still checks each device, since a
+published id may belong to a device deleted since. Readers resolve ids inside their SQL.
 
 One process per database file: the writer's caches assume nobody else writes to it.
 """
@@ -460,18 +466,22 @@ class _Op:
 class _TelemetryOp:
     """A queued save_telemetry, taken by the writer's fast lane.
 
-    ``rows`` are (key, ts, type code, encoded value), prepared by the caller so that the writer
-    thread only has to map names to integer ids.
+    Resolved (``seq`` set): ``rows`` are finished (device, key id, ts, type, value) rows and
+    ``newest`` the rows for ts_kv_latest, all prepared on the event loop from published ids.
+    Unresolved (a device or key not published yet): ``rows`` are (key, ts, type, value) and the
+    writer maps them.
     """
 
-    __slots__ = ("device_id", "future", "loop", "rows")
+    __slots__ = ("device_id", "future", "loop", "newest", "rows", "seq")
 
     def __init__(
-        self, device_id: UUID, rows: list[tuple[str, int, int, Value]],
+        self, device_id: UUID, seq: int | None, rows: list[Any], newest: list[_Row] | None,
         future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.device_id = device_id
+        self.seq = seq
         self.rows = rows
+        self.newest = newest
         self.future = future
         self.loop = loop
 
@@ -506,21 +516,50 @@ class _Tx:
     rolled-back savepoint or transaction created.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, published_keys: dict[str, int],
+        published_devices: dict[UUID, int],
+    ) -> None:
         self.conn = conn
         self.keys: dict[str, int] = {}
         self.devices: dict[UUID, int] = {}
         #: Keys inserted by the running operation, forgotten if its savepoint rolls back.
         self.new_keys: list[str] = []
+        # Shared with the event loop, which only reads them; written here after COMMIT only.
+        self._published_keys = published_keys
+        self._published_devices = published_devices
+        #: Ids learnt in the open transaction, published once it commits.
+        self._tx_keys: list[str] = []
+        self._tx_devices: list[UUID] = []
 
     def load_keys(self) -> None:
         self.keys = dict(self.conn.execute("SELECT key, key_id FROM key_dictionary"))
+        self._published_keys.update(self.keys)
 
     def forget_all(self) -> None:
+        """Drop every cached id: the transaction that may have created them rolled back."""
         self.keys.clear()
         self.devices.clear()
         self.new_keys.clear()
+        self._tx_keys.clear()
+        self._tx_devices.clear()
+        self._published_devices.clear()
         self.load_keys()
+
+    def publish(self) -> None:
+        """Hand the ids of a committed transaction to the event loop."""
+        for key in self._tx_keys:
+            kid = self.keys.get(key)
+            if kid is not None:  # else its savepoint rolled back
+                self._published_keys[key] = kid
+        for device_id in self._tx_devices:
+            seq = self.devices.get(device_id)
+            if seq is not None:
+                if len(self._published_devices) >= _DEVICE_CACHE_LIMIT:
+                    self._published_devices.clear()
+                self._published_devices[device_id] = seq
+        self._tx_keys.clear()
+        self._tx_devices.clear()
 
     def device_seq(self, device_id: UUID) -> int:
         """The device's integer key; NotFound when there is no such device."""
@@ -535,10 +574,13 @@ class _Tx:
             if len(self.devices) >= _DEVICE_CACHE_LIMIT:
                 self.devices.clear()
             self.devices[device_id] = seq
+            self._tx_devices.append(device_id)
         return seq
 
     def forget_device(self, device_id: UUID) -> None:
+        """Drop a device that is being deleted from both caches."""
         self.devices.pop(device_id, None)
+        self._published_devices.pop(device_id, None)
 
     def key_id(self, key: str) -> int:
         """The key's id, added to the dictionary when new."""
@@ -550,6 +592,7 @@ class _Tx:
                 kid = cast(int, cur.lastrowid)
                 self.keys[key] = kid
                 self.new_keys.append(key)
+                self._tx_keys.append(key)
         return kid
 
     def find_key_id(self, key: str) -> int | None:
@@ -561,15 +604,21 @@ class _Tx:
             ).fetchone()
             if row is not None:
                 kid = self.keys[key] = row[0]
+                self._tx_keys.append(key)
         return kid
 
 
 class _Writer:
     """The thread that owns the write connection and commits queued operations in batches."""
 
-    def __init__(self, path: str, batch_limit: int) -> None:
+    def __init__(
+        self, path: str, batch_limit: int, published_keys: dict[str, int],
+        published_devices: dict[UUID, int],
+    ) -> None:
         self._path = path
         self._batch_limit = batch_limit
+        self._published_keys = published_keys
+        self._published_devices = published_devices
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._started: ThreadFuture[None] = ThreadFuture()
         self._thread = threading.Thread(
@@ -616,7 +665,7 @@ class _Writer:
             conn.execute("PRAGMA journal_size_limit = 67108864")
             migrate(conn)
             self.conn = conn
-            self._tx = _Tx(conn)
+            self._tx = _Tx(conn, self._published_keys, self._published_devices)
             self._tx.load_keys()
         except BaseException as exc:
             if conn is not None:
@@ -654,29 +703,14 @@ class _Writer:
         errors: list[BaseException | None] = [None] * n
         try:
             conn.execute("BEGIN IMMEDIATE")
-            i = 0
-            while i < n:
-                try:
-                    if type(batch[i]) is _TelemetryOp:
-                        j = i + 1
-                        while j < n and type(batch[j]) is _TelemetryOp:
-                            j += 1
-                        self._run_telemetry(tx, cast(list[_TelemetryOp], batch[i:j]), i, errors)
-                    else:
-                        j = i + 1
-                        self._run_op(tx, cast(_Op, batch[i]), i, results, errors)
-                except _TransactionLost as lost:
-                    # Whatever ran before in this transaction is gone too: fail it all,
-                    # then carry on with the rest of the batch in a new transaction.
-                    for k in range(j):
-                        results[k] = None
-                        errors[k] = errors[k] or lost.cause
-                    tx.forget_all()
-                    conn.execute("BEGIN IMMEDIATE")
-                i = j
+            try:
+                self._execute(tx, batch, range(n), results, errors)
+            except _TransactionLost:
+                tx.forget_all()
+                self._execute_one_by_one(tx, batch, results, errors)
             conn.execute("COMMIT")
         except Exception as exc:
-            # COMMIT (or BEGIN) failed: nothing of this batch is durable.
+            # BEGIN or COMMIT failed: nothing of this batch is durable.
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -685,10 +719,55 @@ class _Writer:
             for k in range(n):
                 results[k] = None
                 errors[k] = errors[k] or exc
+        else:
+            tx.publish()
         self.transactions += 1
         self.operations += n
         self.largest_batch = max(self.largest_batch, n)
         self._resolve(batch, results, errors)
+
+    def _execute(
+        self, tx: _Tx, batch: list[_Op | _TelemetryOp], indices: range,
+        results: list[Any], errors: list[BaseException | None],
+    ) -> None:
+        """Run batch[indices] in the open transaction: each operation in its own savepoint,
+        each run of consecutive telemetry operations through the fast lane."""
+        i, end = indices.start, indices.stop
+        while i < end:
+            if type(batch[i]) is _TelemetryOp:
+                j = i + 1
+                while j < end and type(batch[j]) is _TelemetryOp:
+                    j += 1
+                self._run_telemetry(tx, cast(list[_TelemetryOp], batch[i:j]), i, errors)
+            else:
+                j = i + 1
+                self._run_op(tx, cast(_Op, batch[i]), i, results, errors)
+            i = j
+
+    def _execute_one_by_one(
+        self, tx: _Tx, batch: list[_Op | _TelemetryOp], results: list[Any],
+        errors: list[BaseException | None],
+    ) -> None:
+        """SQLite rolled the whole transaction back (disk full, I/O error), taking the work of
+        innocent operations with it. Redo the batch one operation at a time in a new
+        transaction; an operation that loses the transaction again is failed alone and the
+        others are redone once more. Each round drops one operation, so this ends."""
+        pending = list(range(len(batch)))
+        conn = tx.conn
+        while True:
+            for k in pending:
+                results[k] = errors[k] = None
+            conn.execute("BEGIN IMMEDIATE")
+            for position, k in enumerate(pending):
+                try:
+                    self._execute(tx, batch, range(k, k + 1), results, errors)
+                except _TransactionLost as lost:
+                    errors[k] = lost.cause
+                    tx.forget_all()
+                    del pending[position]
+                    break
+            else:
+                return  # the caller commits
 
     @staticmethod
     def _run_op(
@@ -723,30 +802,39 @@ class _Writer:
         conn = tx.conn
         keys = tx.keys
         rows: list[_Row] = []
-        spans: list[tuple[int, int, int]] = []
+        # (index in the batch, its rows' span, its rows for ts_kv_latest)
+        spans: list[tuple[int, int, int, list[_Row]]] = []
         for index, op in enumerate(ops, offset):
             start = len(rows)
             try:
                 seq = tx.device_seq(op.device_id)
-                for key, ts, code, value in op.rows:
-                    kid = keys.get(key)
-                    if kid is None:
-                        kid = tx.key_id(key)
-                    rows.append((seq, kid, ts, code, value))
+                if op.seq == seq:
+                    rows.extend(op.rows)
+                    newest = cast(list[_Row], op.newest)
+                else:
+                    if op.seq is not None:  # a device deleted, then created again with its id
+                        rows.extend((seq, *row[1:]) for row in op.rows)
+                    else:
+                        for key, ts, code, value in op.rows:
+                            kid = keys.get(key)
+                            if kid is None:
+                                kid = tx.key_id(key)
+                            rows.append((seq, kid, ts, code, value))
+                    newest = _newest(rows[start:])
             except Exception as exc:
                 if not conn.in_transaction:
                     raise _TransactionLost(exc) from exc
                 del rows[start:]
                 errors[index] = exc
                 continue
-            spans.append((index, start, len(rows)))
+            spans.append((index, start, len(rows), newest))
         tx.new_keys.clear()
         if not rows:
             return
         conn.execute("SAVEPOINT telemetry")
         try:
             conn.executemany(_INSERT_TS, rows)
-            conn.executemany(_UPSERT_LATEST, _newest(rows))
+            conn.executemany(_UPSERT_LATEST, _merge_newest([span[3] for span in spans]))
         except Exception as exc:
             if not conn.in_transaction:
                 raise _TransactionLost(exc) from exc
@@ -755,12 +843,11 @@ class _Writer:
         else:
             conn.execute("RELEASE telemetry")
             return
-        for index, start, end in spans:
-            part = rows[start:end]
+        for index, start, end, newest in spans:
             conn.execute("SAVEPOINT telemetry")
             try:
-                conn.executemany(_INSERT_TS, part)
-                conn.executemany(_UPSERT_LATEST, _newest(part))
+                conn.executemany(_INSERT_TS, rows[start:end])
+                conn.executemany(_UPSERT_LATEST, newest)
             except Exception as exc:
                 if not conn.in_transaction:
                     raise _TransactionLost(exc) from exc
@@ -781,14 +868,23 @@ class _Writer:
                 loop.call_soon_threadsafe(_settle, items)
 
 
-def _newest(rows: list[_Row]) -> Iterator[_Row]:
+def _newest(rows: list[_Row]) -> list[_Row]:
     """The row with the greatest ts per (device, key); the later one wins a tie."""
+    if len(rows) == 1:
+        return rows
     newest: dict[tuple[int, int], _Row] = {}
     for row in rows:
         current = newest.get((row[0], row[1]))
         if current is None or row[2] >= current[2]:
             newest[(row[0], row[1])] = row
-    return iter(newest.values())
+    return list(newest.values())
+
+
+def _merge_newest(parts: list[list[_Row]]) -> list[_Row]:
+    """``_newest`` over several operations' own newest rows, taken in queue order."""
+    if len(parts) == 1:
+        return parts[0]
+    return _newest([row for part in parts for row in part])
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -807,7 +903,11 @@ class SQLiteStore(Store):
         if path == ":memory:" or not path:
             raise ConfigError("SQLiteStore needs a file path (':memory:' is not supported)")
         self._path = path
-        self._writer = _Writer(path, batch_limit)
+        # Ids committed to key_dictionary and device, published by the writer after each COMMIT
+        # and read here on the event loop (single dict operations are atomic under the GIL).
+        self._key_ids: dict[str, int] = {}
+        self._device_seqs: dict[UUID, int] = {}
+        self._writer = _Writer(path, batch_limit, self._key_ids, self._device_seqs)
         self._readers = ThreadPoolExecutor(
             max_workers=readers, thread_name_prefix="thingport-sqlite-read"
         )
@@ -1258,18 +1358,35 @@ class SQLiteStore(Store):
         if not self._open:
             raise RuntimeError("SQLiteStore is not open")
         codes, double = _TYPE_CODE, DataType.DOUBLE
-        # Prepared here, on the event loop, so that the writer thread (the bottleneck) only
-        # maps names to ids; this work overlaps with the writer's fsync.
-        rows = [
-            (e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
-            for ts, entries in batch
-            for e in entries
-        ]
+        # The rows are built here, on the event loop, while the writer thread (the bottleneck)
+        # is busy with the previous commit; it then only has to concatenate them.
+        seq = self._device_seqs.get(device_id)
+        rows: list[Any] | None = None
+        newest: list[_Row] | None = None
+        if seq is not None:
+            key_ids = self._key_ids
+            try:
+                rows = [
+                    (seq, key_ids[e.key], ts, codes[e.type],
+                     float(e.value) if e.type is double else e.value)
+                    for ts, entries in batch
+                    for e in entries
+                ]
+            except KeyError:  # a key never committed before: the writer will add it
+                seq = None
+            else:
+                newest = _newest(rows)
+        if rows is None or seq is None:
+            rows = [
+                (e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
+                for ts, entries in batch
+                for e in entries
+            ]
         if not rows:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._writer.put(_TelemetryOp(device_id, rows, future, loop))
+        self._writer.put(_TelemetryOp(device_id, seq, rows, newest, future, loop))
         await future
 
     async def get_latest_telemetry(

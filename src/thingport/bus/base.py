@@ -1,0 +1,99 @@
+"""The bus: wakes waiters (long polls, RPC callers) wherever they are.
+
+A message says "something happened on channel X"; the state itself is in the store. So a
+subscriber that was not listening when a message went out loses nothing: it reads the store when
+it starts waiting. Subscribe first, then read the store, then wait: that order leaves no gap.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections import deque
+from types import TracebackType
+
+
+class Subscription:
+    """Messages for some channels, queued from the moment the subscription is entered."""
+
+    def __init__(self, bus: LocalFanout, channels: tuple[str, ...]) -> None:
+        self.channels = channels
+        self._bus = bus
+        self._messages: deque[tuple[str, bytes]] = deque()
+        self._ready = asyncio.Event()
+
+    async def __aenter__(self) -> Subscription:
+        self._bus.attach(self)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bus.detach(self)
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        self._messages.append((channel, message))
+        self._ready.set()
+
+    async def get(self, timeout: float | None = None) -> tuple[str, bytes] | None:
+        """The next message as ``(channel, payload)``, or None when ``timeout`` seconds pass."""
+        if not self._messages:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._messages.popleft()
+
+
+class LocalFanout:
+    """Hands a message to this process's subscribers of its channel."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = {}
+
+    def attach(self, subscription: Subscription) -> None:
+        for channel in subscription.channels:
+            self._subscribers.setdefault(channel, set()).add(subscription)
+
+    def detach(self, subscription: Subscription) -> None:
+        for channel in subscription.channels:
+            subscribers = self._subscribers.get(channel)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[channel]
+
+    def fan_out(self, channel: str, message: bytes) -> None:
+        for subscription in tuple(self._subscribers.get(channel, ())):
+            subscription.deliver(channel, message)
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many (channel, subscription) pairs are attached; for tests and metrics."""
+        return sum(len(s) for s in self._subscribers.values())
+
+
+class Bus(abc.ABC):
+    """Publish to channels; subscribe to them from any node."""
+
+    def __init__(self) -> None:
+        self.local = LocalFanout()
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect (a network bus) and start delivering."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop delivering and release connections."""
+
+    @abc.abstractmethod
+    async def publish(self, channel: str, message: bytes = b"") -> None:
+        """Deliver ``message`` to every subscriber of ``channel`` on every node. Subscribers that
+        are not subscribed at that moment do not get it."""
+
+    def subscribe(self, *channels: str) -> Subscription:
+        """An async context manager receiving messages of ``channels`` while it is entered."""
+        return Subscription(self.local, channels)
