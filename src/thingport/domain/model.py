@@ -185,3 +185,82 @@ class Page(Generic[T]):
     total_pages: int
     total_elements: int
     has_next: bool
+
+
+class RpcStatus(enum.StrEnum):
+    """A server-side RPC's life: QUEUED until a poll takes it, DELIVERED once written to the
+    device, then SUCCESSFUL (replied), or TIMEOUT / EXPIRED / FAILED."""
+
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    SUCCESSFUL = "SUCCESSFUL"
+    TIMEOUT = "TIMEOUT"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+    DELETED = "DELETED"
+
+
+#: States after which nothing more happens to an RPC.
+RPC_FINAL = frozenset(
+    {RpcStatus.SUCCESSFUL, RpcStatus.TIMEOUT, RpcStatus.EXPIRED, RpcStatus.FAILED,
+     RpcStatus.DELETED}
+)
+
+
+@dataclass(slots=True)
+class Rpc:
+    """A server-side command to a device. ``request_id`` is the per-device integer the device
+    sees and replies to; ``params`` and ``response`` are JSON texts."""
+
+    id: UUID
+    tenant_id: UUID
+    device_id: UUID
+    created_time: int
+    expiration_time: int
+    method: str
+    params: str
+    oneway: bool
+    persistent: bool
+    status: RpcStatus = RpcStatus.QUEUED
+    request_id: int = 0
+    response: str | None = None
+    additional_info: dict[str, Any] | None = None
+    retries: int = 0
+    #: Whether it went straight to a poll that was open (decides TIMEOUT vs no connection).
+    sent_to_open_poll: bool = False
+
+
+@dataclass(slots=True)
+class ClientRpc:
+    """A device's request to the server (client-side RPC), waiting for an application's answer."""
+
+    id: UUID
+    tenant_id: UUID
+    device_id: UUID
+    created_time: int
+    expiration_time: int
+    method: str
+    params: str
+    claimed: bool = False
+    response: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimWindow:
+    """A device's offer to be claimed with ``secret_key`` until ``expiration_time`` (ms)."""
+
+    device_id: UUID
+    secret_key: str
+    expiration_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeChanges:
+    """Shared-attribute changes not yet handed to the device, merged: later wins."""
+
+    updated: list[AttributeKvEntry]
+    deleted: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.updated or self.deleted)
