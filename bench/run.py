@@ -197,6 +197,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def written_bytes(pid: int) -> int:
+    """Bytes the process (all its threads) has caused to be written to storage so far."""
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 # -- wrk -------------------------------------------------------------------------------------------
 @dataclass
 class WrkRun:
@@ -210,6 +221,7 @@ class WrkRun:
     latency_us: dict[str, float]
     wrk_cpu_s: float
     server_cpu_s: float
+    server_written_bytes: int
 
     @property
     def socket_errors(self) -> int:
@@ -228,6 +240,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
     ]
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_server = cpu_seconds(server_pid)
+    before_written = written_bytes(server_pid)
     process = children.start(args, capture=True)
     try:
         out, err = process.communicate(timeout=duration + 60)
@@ -235,6 +248,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
         Children.stop(process, 2)
         raise BenchError(f"wrk did not finish in {duration + 60:.0f}s: {' '.join(args)}") from None
     server_cpu = cpu_seconds(server_pid) - before_server
+    server_written = written_bytes(server_pid) - before_written
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after_children.ru_utime - before_children.ru_utime
                + after_children.ru_stime - before_children.ru_stime)
@@ -249,7 +263,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
         unexpected_by_status=data["unexpected_by_status"],
         first_unexpected=data["first_unexpected"], errors=data["errors"],
         latency_us=data["latency_us"], wrk_cpu_s=round(wrk_cpu, 2),
-        server_cpu_s=round(server_cpu, 2),
+        server_cpu_s=round(server_cpu, 2), server_written_bytes=server_written,
     )
 
 
@@ -271,6 +285,8 @@ class Result:
     max_ms: float = 0.0
     server_cpu_percent: float = 0.0  # of one core, during the measured run
     wrk_cpu_percent: float = 0.0
+    server_write_mb_per_s: float = 0.0  # storage writes of the server during the measured run
+    written_bytes_per_sample: float = 0.0
     acknowledged_total: int = 0  # warm-up + measured requests answered with the expected status
     stored: int = 0  # entries of the counted key found afterwards
     stored_share: float = 0.0  # stored / acknowledged_total
@@ -291,6 +307,10 @@ def fill(result: Result, warmup: WrkRun | None, run: WrkRun) -> Result:
     if run.duration_s:
         result.server_cpu_percent = round(100 * run.server_cpu_s / run.duration_s, 1)
         result.wrk_cpu_percent = round(100 * run.wrk_cpu_s / run.duration_s, 1)
+        result.server_write_mb_per_s = round(run.server_written_bytes / run.duration_s / 1e6, 1)
+    if run.requests:
+        result.written_bytes_per_sample = round(
+            run.server_written_bytes / (run.requests * result.samples_per_request), 1)
     runs = [r for r in (warmup, run) if r is not None]
     result.acknowledged_total = sum(r.acknowledged for r in runs)
     problems = []
@@ -683,6 +703,9 @@ def machine() -> dict[str, Any]:
         done = subprocess.run(["git", "-C", str(BENCH_DIR), "rev-parse", "--short", "HEAD"],
                               capture_output=True, timeout=10, text=True)
         info["thingport_commit"] = done.stdout.strip()
+        done = subprocess.run(["git", "-C", str(BENCH_DIR.parent), "status", "--porcelain",
+                               "--", "src"], capture_output=True, timeout=10, text=True)
+        info["thingport_src_changed"] = bool(done.stdout.strip())  # uncommitted edits in src/
     return info
 
 
@@ -719,7 +742,7 @@ def ratios(results: Sequence[Result]) -> dict[str, float | None]:
 def table(results: Sequence[Result]) -> str:
     titles = {s.name: f"{s.name}: {s.title}" for s in SCENARIOS}
     head = (f"{'scenario':<24} {'system':<10} {'req/s':>9} {'samples/s':>11} {'p50 ms':>8} "
-            f"{'p99 ms':>8} {'srv CPU':>8} {'wrk CPU':>8}  status")
+            f"{'p99 ms':>8} {'srv CPU':>8} {'wrk CPU':>8} {'MB/s wr':>8} {'B/smpl':>7}  status")
     lines = [head, "-" * len(head)]
     found = ratios(results)
     for scenario in SCENARIOS:
@@ -728,11 +751,13 @@ def table(results: Sequence[Result]) -> str:
                 lines.append(
                     f"{titles[r.scenario]:<24} {r.system:<10} {r.requests_per_s:>9.0f} "
                     f"{r.samples_per_s:>11.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                    f"{r.server_cpu_percent:>7.0f}% {r.wrk_cpu_percent:>7.0f}%  ok "
+                    f"{r.server_cpu_percent:>7.0f}% {r.wrk_cpu_percent:>7.0f}% "
+                    f"{r.server_write_mb_per_s:>8.1f} {r.written_bytes_per_sample:>7.0f}  ok "
                     f"(stored {r.stored}/{r.acknowledged_total})")
             else:
                 lines.append(f"{titles[r.scenario]:<24} {r.system:<10} {'-':>9} {'-':>11} "
-                             f"{'-':>8} {'-':>8} {'-':>8} {'-':>8}  FAILED: {r.failure[:400]}")
+                             f"{'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>7}  "
+                             f"FAILED: {r.failure[:400]}")
         if scenario.name in found:
             value = found[scenario.name]
             shown = f"{value:.2f}x" if value is not None else "n/a (a run failed)"
@@ -852,7 +877,9 @@ def summary_line(r: Result) -> str:
         return f"{r.system} {r.scenario}: FAILED: {r.failure[:400]}"
     return (f"{r.system} {r.scenario}: {r.requests_per_s:.0f} req/s, {r.samples_per_s:.0f} "
             f"samples/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, server CPU "
-            f"{r.server_cpu_percent:.0f}%, stored {r.stored}/{r.acknowledged_total}")
+            f"{r.server_cpu_percent:.0f}%, writes {r.server_write_mb_per_s:.1f} MB/s "
+            f"({r.written_bytes_per_sample:.0f} B/sample), "
+            f"stored {r.stored}/{r.acknowledged_total}")
 
 
 def cleanup(tmp: Path, keep: bool) -> None:

@@ -51,7 +51,39 @@ class Api:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    def create_customer_user(self, customer_title: str | None = None,
+                             password: str = "customer-pass") -> tuple[str, Api]:
+        """A new customer with an activated user; its id and the user logged in."""
+        title = customer_title or f"customer-{uuid.uuid4().hex[:8]}"
+        customer = self.http.post("/api/customer", json={"title": title})
+        customer.raise_for_status()
+        customer_id = customer.json()["id"]["id"]
+        email = f"user-{uuid.uuid4().hex[:8]}@customer.example"
+        user = self.http.post("/api/user", params={"sendActivationMail": "false"}, json={
+            "email": email, "authority": "CUSTOMER_USER",
+            "customerId": {"entityType": "CUSTOMER", "id": customer_id}})
+        user.raise_for_status()
+        link = self.http.get(f"/api/user/{user.json()['id']['id']}/activationLink")
+        link.raise_for_status()
+        activated = self.http.post("/api/noauth/activate", json={
+            "activateToken": link.text.split("activateToken=")[1], "password": password})
+        activated.raise_for_status()
+        return customer_id, Api(self.base_url, **self.client_options).login(email, password)
+
+    def save_shared(self, device_id: str, values: dict[str, Any]) -> None:
+        response = self.http.post(
+            f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SHARED_SCOPE", json=values)
+        response.raise_for_status()
+
     # -- device API ----------------------------------------------------------------------------
+    def device_get(self, token: str, action: str, **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("timeout", 30)
+        return httpx.get(f"{self.base_url}/api/v1/{token}/{action}", **self.client_options,
+                         **kwargs)
+
+    def device_post(self, token: str, action: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return self._device_post(token, action, body, **kwargs)
+
     def post_telemetry(self, token: str, body: Any, **kwargs: Any) -> httpx.Response:
         return self._device_post(token, "telemetry", body, **kwargs)
 
@@ -61,5 +93,6 @@ class Api:
     def _device_post(self, token: str, action: str, body: Any, **kwargs: Any) -> httpx.Response:
         content = body if isinstance(body, (bytes, str)) else None
         json_body = None if content is not None else body
+        kwargs.setdefault("timeout", 30)
         return httpx.post(f"{self.base_url}/api/v1/{token}/{action}", content=content,
-                          json=json_body, timeout=30, **self.client_options, **kwargs)
+                          json=json_body, **self.client_options, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from thingport.api import exception_handlers, routes
+from thingport.bus import bus_from_url
 from thingport.domain.kv_json import ConverterConfig
 from thingport.services import Services
 from thingport.services.users import FirstLogin
@@ -44,9 +46,25 @@ def build_services(settings: Settings) -> Services:
     if settings.store_url.startswith("sqlite:"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return Services.build(
-        store_from_url(settings.store_url), jwt_key(settings),
-        settings.jwt_expiration_s, settings.jwt_refresh_expiration_s,
+        store_from_url(settings.store_url), bus_from_url(settings.redis_url), settings,
+        jwt_key(settings),
     )
+
+
+#: How often expired RPCs are finished and expired client requests forgotten.
+SWEEP_INTERVAL_S = 1.0
+
+
+async def sweep(services: Services) -> None:
+    """Run for the server's lifetime: finish what has expired (every node may do this; each
+    change is a compare-and-set in the store)."""
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+        try:
+            await services.rpc.expire()
+            await services.client_rpc.forget_expired()
+        except Exception:
+            log.exception("expiry sweep failed; trying again")
 
 
 async def bootstrap(services: Services, settings: Settings) -> list[FirstLogin]:
@@ -92,10 +110,18 @@ def create_app(settings: Settings | None = None) -> Thingport:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.store.open()
+        tasks: list[asyncio.Task[None]] = []
         try:
+            await services.bus.start()
             announce(await bootstrap(services, settings))
+            tasks.append(asyncio.create_task(services.devices.forget_changed_devices()))
+            tasks.append(asyncio.create_task(sweep(services)))
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.bus.stop()
             await services.store.close()
 
     rest = Starlette(
@@ -105,5 +131,8 @@ def create_app(settings: Settings | None = None) -> Thingport:
     rest.state.services = services
     rest.state.settings = settings
     rest.state.converter = converter
-    device_api = DeviceApi(services, settings.payload_limits, converter)
+    device_api = DeviceApi(
+        services, settings.payload_limits, converter,
+        settings.request_timeout_ms, settings.max_request_timeout_ms,
+    )
     return Thingport(device_api, rest)

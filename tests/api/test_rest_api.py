@@ -46,7 +46,7 @@ def test_token_in_either_header_and_bad_tokens(server: LiveServer, api: Api) -> 
     assert me.json()["authority"] == "TENANT_ADMIN"
     assert httpx.get(f"{server.url}/api/auth/user").status_code == 401
     forged = jwt.encode({"userId": str(uuid.uuid4()), "scopes": ["TENANT_ADMIN"], "iat": 1,
-                         "exp": 2**40}, "not-the-key", algorithm="HS256")
+                         "exp": 2**40}, "not-the-key-but-long-enough-for-hs256-32b", algorithm="HS256")
     assert httpx.get(f"{server.url}/api/auth/user",
                      headers={"X-Authorization": f"Bearer {forged}"}).status_code == 401
 

@@ -6,6 +6,8 @@ missing: the test extra installs ``mmh3`` first, and this file imports it before
 
 from __future__ import annotations
 
+import queue
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -69,3 +71,31 @@ def test_rest_client_reads_history_and_saves_telemetry(rest: RestClient, api: Ap
     history = rest.get_timeseries(device.id, start_ts=0, end_ts=10_000, keys="v")
     assert [p.value for p in history["v"]] == ["2", "1"]
     assert rest.get_timeseries_keys_v1(device.id) == ["v"]
+
+
+def test_tb_http_device_subscribes_to_rpc_and_shared_attributes(
+    rest: RestClient, server: LiveServer, api: Api
+) -> None:
+    device = rest.save_device(Device(name=f"sdk-sub-{uuid.uuid4().hex[:8]}", type="default"))
+    token = rest.get_device_credentials_by_device_id(device.id).credentials_id
+    http_device = TBHTTPDevice(server.url, token)
+    updates: queue.Queue[dict[str, object]] = queue.Queue()
+
+    def on_rpc(request: dict[str, object]) -> None:
+        # The SDK replies with the id it was given; id 0 would be dropped by `if rpc_id`.
+        http_device.send_rpc(name="reply", params={"echo": request["params"]},
+                             rpc_id=request["id"])
+
+    http_device.subscribe("rpc", on_rpc)
+    http_device.subscribe("attributes", updates.put)
+    try:
+        time.sleep(0.5)
+        answer = api.http.post(f"/api/rpc/twoway/{device.id.id}",
+                               json={"method": "setLed", "params": {"on": True}})
+        assert answer.status_code == 200
+        assert answer.json() == {"method": "reply", "params": {"echo": {"on": True}}}
+        rest.save_device_attributes(device.id, "SHARED_SCOPE", {"targetTemp": 23})
+        assert updates.get(timeout=10) == {"targetTemp": 23}
+    finally:
+        http_device.unsubscribe("rpc")
+        http_device.unsubscribe("attributes")

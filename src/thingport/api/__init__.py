@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from thingport.api import auth, devices, health, telemetry, tenants
+from thingport.api import auth, customers, devices, health, rpc, telemetry, tenants
 from thingport.api.openapi import docs_routes
 from thingport.errors import ThingportError, TooManyRequests
 from thingport.http_errors import error_body, status_of
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 def routes() -> list[BaseRoute]:
     """Every REST route."""
     # Literal paths (/api/tenant/devices) before parameterised ones (/api/tenant/{tenantId}).
-    api = [*health.routes, *auth.routes, *devices.routes, *tenants.routes, *telemetry.routes]
+    api = [*health.routes, *auth.routes, *devices.routes, *customers.routes, *tenants.routes,
+           *telemetry.routes, *rpc.routes]
     return [*api, *docs_routes(api)]
 
 

@@ -9,8 +9,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from thingport.domain.model import Authority, PageLink
-from thingport.errors import BadRequest, PayloadTooLarge, PermissionDenied, Unauthorized
+from thingport.domain.model import Authority, Device, PageLink
+from thingport.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthorized,
+)
 from thingport.services import Services
 from thingport.services.auth import Principal
 
@@ -54,6 +60,17 @@ async def tenant_admin(request: Request) -> tuple[Principal, UUID]:
     caller = await principal(request, Authority.TENANT_ADMIN)
     assert caller.tenant_id is not None
     return caller, caller.tenant_id
+
+
+async def visible_device(request: Request, device_id: UUID) -> tuple[Principal, Device]:
+    """The device, if the caller may use it: a tenant administrator any of its tenant's, a
+    customer user only its customer's. Anything else is a 404, as if it did not exist."""
+    caller = await principal(request, Authority.TENANT_ADMIN, Authority.CUSTOMER_USER)
+    assert caller.tenant_id is not None
+    device = await services(request).devices.get(caller.tenant_id, device_id)
+    if caller.authority is Authority.CUSTOMER_USER and device.customer_id != caller.customer_id:
+        raise NotFound(f"Device with id [{device_id}] is not found")
+    return caller, device
 
 
 async def body_bytes(request: Request) -> bytes:

@@ -19,6 +19,7 @@ from thingport.api.common import (
     services,
     tenant_admin,
     uuid_param,
+    visible_device,
 )
 from thingport.domain.model import CredentialsType, Device, DeviceCredentials
 from thingport.errors import BadRequest
@@ -101,9 +102,8 @@ async def save_device_with_credentials(request: Request) -> Response:
 
 
 async def get_device(request: Request) -> Response:
-    _, tenant_id = await tenant_admin(request)
-    device_id = uuid_param(request.path_params["deviceId"])
-    return JSONResponse(render.device(await services(request).devices.get(tenant_id, device_id)))
+    _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
+    return JSONResponse(render.device(device))
 
 
 async def delete_device(request: Request) -> Response:

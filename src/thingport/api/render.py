@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
+
 from thingport.domain.model import (
     NULL_UUID,
     Customer,
@@ -13,6 +15,7 @@ from thingport.domain.model import (
     DeviceCredentials,
     DeviceProfile,
     Page,
+    Rpc,
     Tenant,
     User,
 )
@@ -155,4 +158,38 @@ def user(u: User) -> dict[str, Any]:
         "phone": None,
         "additionalInfo": u.additional_info,
         "version": 1,
+    }
+
+
+def _json_or_error(text: str | None) -> Any:
+    """A stored reply as JSON; a reply that is not JSON as ``{"error": text}``."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"error": text}
+
+
+def rpc(r: Rpc) -> dict[str, Any]:
+    return {
+        "id": entity_id("RPC", r.id),
+        "createdTime": r.created_time,
+        "tenantId": entity_id("TENANT", r.tenant_id),
+        "deviceId": entity_id("DEVICE", r.device_id),
+        "expirationTime": r.expiration_time,
+        "request": {
+            "id": str(r.id),
+            "requestId": r.request_id,
+            "tenantId": entity_id("TENANT", r.tenant_id),
+            "deviceId": entity_id("DEVICE", r.device_id),
+            "oneway": r.oneway,
+            "expirationTime": r.expiration_time,
+            "body": {"method": r.method, "params": r.params},
+            "persisted": r.persistent,
+            "retries": r.retries,
+        },
+        "response": _json_or_error(r.response),
+        "status": r.status.value,
+        "additionalInfo": r.additional_info,
     }

@@ -17,8 +17,8 @@ from thingport.api.common import (
     int_param,
     key_list,
     services,
-    tenant_admin,
     uuid_param,
+    visible_device,
 )
 from thingport.clock import now_ms
 from thingport.domain.json_parse import parse_payload
@@ -41,10 +41,8 @@ async def _device_id(request: Request) -> UUID:
     entity_type = request.path_params.get("entityType", "DEVICE")
     if entity_type != "DEVICE":
         raise BadRequest(f"Entity type {entity_type} is not supported; only DEVICE is")
-    _, tenant_id = await tenant_admin(request)
-    device_id = uuid_param(request.path_params["entityId"])
-    await services(request).devices.get(tenant_id, device_id)
-    return device_id
+    _, device = await visible_device(request, uuid_param(request.path_params["entityId"]))
+    return device.id
 
 
 def _scope(request: Request, writable: bool = False) -> AttributeScope:

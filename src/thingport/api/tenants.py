@@ -77,8 +77,13 @@ async def save_user(request: Request) -> Response:
         if authority is Authority.SYS_ADMIN:
             raise PermissionDenied("You don't have permission to perform this operation!")
         tenant_id = caller.tenant_id
+        assert tenant_id is not None
         if authority is Authority.TENANT_ADMIN:
             customer_id = None
+        elif customer_id is None:
+            raise BadRequest("A customer user needs a customerId")
+        else:
+            await services(request).customers.get(tenant_id, customer_id)
     user_id = entity_uuid(body.get("id"), "id")
     if user_id is None:
         user, _ = await users.create_user(

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from thingport.bus import Bus
 from thingport.services.attributes import AttributeService
 from thingport.services.auth import AuthService
+from thingport.services.claiming import ClaimingService
+from thingport.services.client_rpc import ClientRpcService
+from thingport.services.customers import CustomerService
 from thingport.services.devices import DeviceService
+from thingport.services.rpc import RpcService
 from thingport.services.telemetry import TelemetryService
 from thingport.services.users import UserService
+from thingport.settings import Settings
 from thingport.store.base import Store
 
 
@@ -17,21 +23,33 @@ class Services:
     """Every service, built over one store; the transports and the CLI share them."""
 
     store: Store
+    bus: Bus
     devices: DeviceService
     telemetry: TelemetryService
     attributes: AttributeService
     users: UserService
+    customers: CustomerService
     auth: AuthService
+    rpc: RpcService
+    client_rpc: ClientRpcService
+    claiming: ClaimingService
 
     @classmethod
-    def build(
-        cls, store: Store, jwt_key: str, jwt_ttl_s: int = 9000, jwt_refresh_ttl_s: int = 604800
-    ) -> Services:
+    def build(cls, store: Store, bus: Bus, settings: Settings, jwt_key: str) -> Services:
+        devices = DeviceService(store, bus)
         return cls(
             store=store,
-            devices=DeviceService(store),
+            bus=bus,
+            devices=devices,
             telemetry=TelemetryService(store),
-            attributes=AttributeService(store),
+            attributes=AttributeService(store, bus),
             users=UserService(store),
-            auth=AuthService(store, jwt_key, jwt_ttl_s, jwt_refresh_ttl_s),
+            customers=CustomerService(store),
+            auth=AuthService(store, jwt_key, settings.jwt_expiration_s,
+                             settings.jwt_refresh_expiration_s),
+            rpc=RpcService(store, bus, settings.rpc_default_timeout_ms,
+                           settings.rpc_min_timeout_ms),
+            client_rpc=ClientRpcService(store, bus, settings.client_rpc_timeout_ms),
+            claiming=ClaimingService(store, devices, settings.claim_duration_ms,
+                                     settings.claim_allowed_by_default),
         )

@@ -5,24 +5,52 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from thingport.bus import Bus
 from thingport.clock import now_ms
-from thingport.domain.model import AttributeKvEntry, AttributeScope, KvEntry
+from thingport.domain.model import AttributeChanges, AttributeKvEntry, AttributeScope, KvEntry
 from thingport.errors import BadRequest
+from thingport.services.devices import device_channel
+from thingport.services.waiting import wait_for
 from thingport.store.base import Store
 
 
-class AttributeService:
-    """Reads and writes a device's client, server and shared attributes."""
+def shared_changes_channel(device_id: UUID) -> str:
+    """Wakes the device's attribute-update poll."""
+    return f"attributes:{device_id}"
 
-    def __init__(self, store: Store) -> None:
+
+class AttributeService:
+    """Reads and writes a device's client, server and shared attributes.
+
+    Shared-attribute changes are also recorded for the device's next attribute-update poll, so
+    that a device which was not polling when they happened gets them, merged, when it polls.
+    """
+
+    def __init__(self, store: Store, bus: Bus) -> None:
         self._store = store
+        self._bus = bus
 
     async def save(
         self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry]
     ) -> None:
         """Store attributes durably, stamped with the current time."""
-        if entries:
+        if not entries:
+            return
+        if scope is AttributeScope.SHARED_SCOPE:
+            await self._store.save_attributes_tracked(device_id, scope, entries, now_ms())
+            await self._bus.publish(shared_changes_channel(device_id))
+        else:
             await self._store.save_attributes(device_id, scope, entries, now_ms())
+
+    async def poll_changes(self, device_id: UUID, timeout_s: float) -> AttributeChanges | None:
+        """Shared-attribute changes not yet handed to the device, waiting up to ``timeout_s``
+        for some."""
+        async def take() -> AttributeChanges | None:
+            changes = await self._store.take_attribute_changes(device_id)
+            return changes if changes else None
+
+        return await wait_for(self._bus, (shared_changes_channel(device_id),), take, timeout_s,
+                              abort_channel=device_channel(device_id))
 
     async def get(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
@@ -45,4 +73,9 @@ class AttributeService:
         """Delete attributes; returns the keys that existed."""
         if not keys:
             raise BadRequest("Empty keys: " + ",".join(keys))
-        return await self._store.delete_attributes(device_id, scope, keys)
+        if scope is not AttributeScope.SHARED_SCOPE:
+            return await self._store.delete_attributes(device_id, scope, keys)
+        deleted = await self._store.delete_attributes_tracked(device_id, scope, keys)
+        if deleted:
+            await self._bus.publish(shared_changes_channel(device_id))
+        return deleted

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
+from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import (
     CredentialsType,
@@ -21,6 +22,8 @@ from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import Store
 
 DEFAULT_PROFILE_NAME = "default"
+#: Every node forgets its cached lookups of a device named on this channel.
+DEVICE_CHANGED = "device-changed"
 #: Token lookups kept in memory; beyond this the cache starts over rather than grow unbounded.
 TOKEN_CACHE_SIZE = 200_000
 
@@ -28,8 +31,9 @@ TOKEN_CACHE_SIZE = 200_000
 class DeviceService:
     """Create, find, change and delete devices, scoped to a tenant."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, bus: Bus) -> None:
         self._store = store
+        self._bus = bus
         self._by_token: dict[str, Device] = {}
 
     # -- the device API's view -------------------------------------------------------------------
@@ -47,10 +51,26 @@ class DeviceService:
         return found[0]
 
     def forget(self, device_id: UUID) -> None:
-        """Drop cached lookups of a device whose name, token or existence changed."""
+        """Drop this node's cached lookups of a device."""
         stale = [token for token, device in self._by_token.items() if device.id == device_id]
         for token in stale:
             del self._by_token[token]
+
+    async def changed(self, device_id: UUID, deleted: bool = False) -> None:
+        """Tell every node that a device's name, owner, token or existence changed, and wake
+        its waiting polls when it was deleted."""
+        self.forget(device_id)
+        await self._bus.publish(DEVICE_CHANGED, device_id.bytes)
+        if deleted:
+            await self._bus.publish(device_channel(device_id), b"deleted")
+
+    async def forget_changed_devices(self) -> None:
+        """Run for the server's lifetime: keep this node's cache in step with the others."""
+        async with self._bus.subscribe(DEVICE_CHANGED) as changes:
+            while True:
+                message = await changes.get()
+                if message is not None:
+                    self.forget(UUID(bytes=message[1]))
 
     # -- profiles --------------------------------------------------------------------------------
     async def default_profile(self, tenant_id: UUID) -> DeviceProfile:
@@ -139,7 +159,7 @@ class DeviceService:
             label=label, additional_info=additional_info,
         )
         await self._store.update_device(device)
-        self.forget(device_id)
+        await self.changed(device_id)
         return device
 
     async def assign_customer(
@@ -148,7 +168,7 @@ class DeviceService:
         """Assign the device to a customer, or unassign it with None."""
         device = replace(await self.get(tenant_id, device_id), customer_id=customer_id)
         await self._store.update_device(device)
-        self.forget(device_id)
+        await self.changed(device_id)
         return device
 
     async def get(self, tenant_id: UUID, device_id: UUID) -> Device:
@@ -172,11 +192,24 @@ class DeviceService:
         """A page of the tenant's (or one customer's) devices."""
         return await self._store.find_devices(tenant_id, page_link, customer_id, type)
 
+    async def find_all(
+        self, tenant_id: UUID, *, customer_id: UUID | None = None
+    ) -> list[Device]:
+        """Every device of the tenant (or of one customer), page by page."""
+        found: list[Device] = []
+        page = 0
+        while True:
+            result = await self.find(tenant_id, PageLink(1000, page), customer_id=customer_id)
+            found.extend(result.data)
+            if not result.has_next:
+                return found
+            page += 1
+
     async def delete(self, tenant_id: UUID, device_id: UUID) -> Device:
         """Delete a device and everything stored for it."""
         device = await self.get(tenant_id, device_id)
         await self._store.delete_device(device_id)
-        self.forget(device_id)
+        await self.changed(device_id, deleted=True)
         return device
 
     async def get_credentials(self, tenant_id: UUID, device_id: UUID) -> DeviceCredentials:
@@ -200,7 +233,7 @@ class DeviceService:
             credentials_value=credentials_value,
         )
         await self._store.update_device_credentials(updated)
-        self.forget(device_id)
+        await self.changed(device_id)
         return updated
 
     async def _resolve_profile(
@@ -214,6 +247,11 @@ class DeviceService:
         if current is not None:
             return await self.get_profile(tenant_id, current.device_profile_id)
         return await self.default_profile(tenant_id)
+
+
+def device_channel(device_id: UUID) -> str:
+    """The bus channel on which a device's deletion wakes its waiting polls."""
+    return f"device:{device_id}"
 
 
 def _check_name(name: str) -> str:

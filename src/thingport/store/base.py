@@ -4,7 +4,9 @@ Every write method returns only after its data is committed durably (even when i
 cancelled meanwhile, the write is committed); a backend may share one
 transaction between many concurrent callers (group commit), but never answers before the commit.
 Methods raise ``thingport.errors.Conflict`` for a duplicate name or token and return ``None`` (or
-an empty result) for what does not exist; they never know about HTTP.
+an empty result) for what does not exist; they never know about HTTP. Writes that name a device
+that does not exist raise ``NotFound``. A time ``t`` is expired at ``now`` when ``t < now``
+(still valid at ``t == now``), as in ThingsBoard.
 """
 
 from __future__ import annotations
@@ -262,15 +264,16 @@ class Store(abc.ABC):
     async def save_attributes_tracked(
         self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int
     ) -> None:
-        """``save_attributes``, and in the same transaction record each key as changed for the
-        device's next attribute-update poll (replacing an earlier pending change of the key)."""
+        """``save_attributes``, and in the same transaction, for SHARED_SCOPE (the only scope
+        devices are told about), record each key as changed for the device's next
+        attribute-update poll (replacing an earlier pending change of the key)."""
 
     @abc.abstractmethod
     async def delete_attributes_tracked(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
     ) -> list[str]:
-        """``delete_attributes``, and in the same transaction record the keys that existed as
-        deleted for the next poll (replacing an earlier pending change of the key)."""
+        """``delete_attributes``, and in the same transaction, for SHARED_SCOPE, record the keys
+        that existed as deleted for the next poll (replacing an earlier pending change)."""
 
     @abc.abstractmethod
     async def take_attribute_changes(self, device_id: UUID) -> AttributeChanges:

@@ -15,7 +15,9 @@ only once its data is durable. If SQLite rolls back the whole transaction by its
 I/O error), the batch is redone one operation at a time so that only the operations that cannot
 be written fail. A failed COMMIT fails the whole batch: none of it is durable. Reads run on a
 small pool of threads, each with its own connection; WAL lets them read the last committed
-snapshot while the writer works.
+snapshot while the writer works. The atomic "takes" of long polls (the next RPC, client RPC or
+batch of attribute changes) look on a reader first and go to the writer only when there is
+something to take, since most checks of a waiting poll find nothing.
 
 Time series and attributes use integer keys: a device's ``seq`` (its rowid, never reused) and a
 ``key_dictionary`` id per key name. The writer thread owns the authoritative caches of both maps
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.resources
 import math
 import queue
@@ -46,11 +49,15 @@ from uuid import UUID
 
 import orjson
 
+from thingport.clock import now_ms
 from thingport.domain.model import (
     Aggregation,
+    AttributeChanges,
     AttributeKvEntry,
     AttributeScope,
     Authority,
+    ClaimWindow,
+    ClientRpc,
     CredentialsType,
     Customer,
     DataType,
@@ -60,6 +67,8 @@ from thingport.domain.model import (
     KvEntry,
     Page,
     PageLink,
+    Rpc,
+    RpcStatus,
     Tenant,
     TsKvEntry,
     User,
@@ -91,6 +100,9 @@ _SCOPE_CODE: Final[dict[AttributeScope, int]] = {
     AttributeScope.SERVER_SCOPE: 2,
     AttributeScope.SHARED_SCOPE: 3,
 }
+_SHARED: Final = _SCOPE_CODE[AttributeScope.SHARED_SCOPE]
+#: RETURNING, which the atomic "take" operations use, arrived in SQLite 3.35.
+_MIN_SQLITE: Final = (3, 35, 0)
 
 #: How many queued operations one transaction takes at most. Large enough to absorb a burst of
 #: concurrent requests in one fsync, small enough that the first caller is not kept waiting long.
@@ -130,6 +142,8 @@ _CONFLICT_MESSAGES: Final[dict[str, str]] = {
     "device_profile.provision_device_key": (
         "Device profile with such provision device key already exists!"
     ),
+    "rpc.id": "RPC with such id already exists!",
+    "client_rpc.id": "Client-side RPC with such id already exists!",
 }
 
 
@@ -248,6 +262,35 @@ def _credentials(r: Sequence[Any]) -> DeviceCredentials:
     return DeviceCredentials(UUID(r[0]), UUID(r[1]), r[2], CredentialsType(r[3]), r[4], r[5])
 
 
+_RPC_COLS: Final = (
+    "id, tenant_id, device_id, created_time, expiration_time, method, params, oneway, "
+    "persistent, status, request_id, response, additional_info, retries, sent_to_open_poll"
+)
+
+
+def _rpc(r: Sequence[Any]) -> Rpc:
+    return Rpc(
+        UUID(r[0]), UUID(r[1]), UUID(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]),
+        RpcStatus(r[9]), r[10], r[11], _loads(r[12]), r[13], bool(r[14]),
+    )
+
+
+_CLIENT_RPC_COLS: Final = (
+    "id, tenant_id, device_id, created_time, expiration_time, method, params, claimed, response"
+)
+
+
+def _client_rpc(r: Sequence[Any]) -> ClientRpc:
+    return ClientRpc(
+        UUID(r[0]), UUID(r[1]), UUID(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), r[8]
+    )
+
+
+def _status_list(statuses: frozenset[RpcStatus]) -> str:
+    # Enum names only (never user text), so they can be inlined as SQL literals.
+    return ", ".join(f"'{RpcStatus(s).value}'" for s in sorted(statuses))
+
+
 def _translate(exc: Exception) -> Exception:
     """Turn a constraint violation into the domain error the contract promises."""
     if isinstance(exc, sqlite3.IntegrityError):
@@ -274,6 +317,8 @@ class _Listing:
     sort: dict[str, tuple[str, bool]]
     default_sort: str
     search: tuple[str, ...]
+    #: The last sort key, unique within a listing, so that pages neither repeat nor skip rows.
+    tiebreak: str = "id"
 
 
 _COMMON_SORT: Final = {"createdTime": ("created_time", False), "id": ("id", True)}
@@ -313,6 +358,16 @@ _DEVICES = _Listing(
     },
     "name", ("name",),
 )
+# Always one device's RPCs, where the request id is unique and follows creation order.
+_RPCS = _Listing(
+    "rpc", _RPC_COLS,
+    {
+        **_COMMON_SORT, "expirationTime": ("expiration_time", False),
+        "requestId": ("request_id", False), "status": ("status", True),
+        "method": ("method", True),
+    },
+    "createdTime", ("method",), tiebreak="request_id",
+)
 
 
 def _page(
@@ -341,8 +396,11 @@ def _page(
     column, is_text = listing.sort[prop]
     collate = " COLLATE NOCASE" if is_text else ""
     # NULLs last when ascending and first when descending, as PostgreSQL (ThingsBoard) does;
-    # the id breaks ties so that pages neither repeat nor skip rows.
-    order = f"{column} IS NULL {direction}, {column}{collate} {direction}, id {direction}"
+    # the tiebreak column (the id) breaks ties so that pages neither repeat nor skip rows.
+    order = (
+        f"{column} IS NULL {direction}, {column}{collate} {direction}, "
+        f"{listing.tiebreak} {direction}"
+    )
     where_sql = (" WHERE " + " AND ".join(where)) if where else ""
     # One read transaction, so the count and the rows come from the same snapshot.
     conn.execute("BEGIN")
@@ -960,6 +1018,11 @@ class SQLiteStore(Store):
         """Start the writer thread, switch the file to WAL and migrate the schema."""
         if self._open or self._closed:
             raise RuntimeError("SQLiteStore can be opened once")
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise ConfigError(
+                f"thingport needs SQLite {'.'.join(map(str, _MIN_SQLITE))} or newer (for "
+                f"RETURNING); this Python uses SQLite {sqlite3.sqlite_version}"
+            )
         await self._writer.start()
         self._open = True
 
@@ -1289,7 +1352,8 @@ class SQLiteStore(Store):
         return await self._read(lambda c: _page(c, _DEVICES, where, params, page_link, _device))
 
     async def delete_device(self, device_id: UUID) -> None:
-        """Delete a device with its credentials, time series and attributes."""
+        """Delete a device with its credentials, time series, attributes, pending
+        shared-attribute changes, server- and client-side RPCs and claim window."""
 
         def op(tx: _Tx) -> None:
             # Forget first: if this savepoint rolls back, a cache miss is harmless.
@@ -1301,8 +1365,12 @@ class SQLiteStore(Store):
                 return
             seq = row[0]
             # No foreign keys on the hot tables (see the schema), so delete their rows here.
-            for table in ("ts_kv", "ts_kv_latest", "attribute_kv"):
+            for table in ("ts_kv", "ts_kv_latest", "attribute_kv", "attribute_change"):
                 tx.conn.execute(f"DELETE FROM {table} WHERE device = ?", (seq,))
+            # These have cascading foreign keys too; deleting them here keeps this correct
+            # on a connection where foreign keys are off.
+            for table in ("rpc", "client_rpc", "claim_window"):
+                tx.conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (str(device_id),))
             tx.conn.execute("DELETE FROM device WHERE seq = ?", (seq,))
 
         await self._write(op)
@@ -1564,20 +1632,8 @@ class SQLiteStore(Store):
     ) -> None:
         """Insert or replace attributes in one scope, all stamped ``ts``. An unknown device
         raises NotFound."""
-        if not entries:
-            return
-        scope_code = _SCOPE_CODE[scope]
-        prepared = [(e.key, _TYPE_CODE[e.type], _encode(e.type, e.value)) for e in entries]
-
-        def op(tx: _Tx) -> None:
-            seq = tx.device_seq(device_id)
-            tx.conn.executemany(
-                "INSERT OR REPLACE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(seq, scope_code, tx.key_id(k), ts, code, v) for k, code, v in prepared],
-            )
-
-        await self._write(op)
+        if entries:
+            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=False))
 
     async def get_attributes(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
@@ -1614,29 +1670,357 @@ class SQLiteStore(Store):
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
     ) -> list[str]:
         """Delete attributes; returns the keys that existed, in the order given."""
-        scope_code = _SCOPE_CODE[scope]
+        return await self._write(_delete_attributes_op(device_id, scope, keys, track=False))
 
-        def op(tx: _Tx) -> list[str]:
+    # -- shared-attribute changes waiting for the device --------------------------------------
+    async def save_attributes_tracked(
+        self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int
+    ) -> None:
+        """``save_attributes``, and in the same transaction record each key as changed for the
+        device's next attribute-update poll (replacing an earlier pending change of the key).
+
+        Only SHARED_SCOPE keys are recorded: the device is never told about the other scopes,
+        so for them this is ``save_attributes``. An unknown device raises NotFound.
+        """
+        if entries:
+            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=True))
+
+    async def delete_attributes_tracked(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
+    ) -> list[str]:
+        """``delete_attributes``, and in the same transaction record the keys that existed as
+        deleted for the next poll (replacing an earlier pending change of the key). Only
+        SHARED_SCOPE keys are recorded, as in ``save_attributes_tracked``."""
+        return await self._write(_delete_attributes_op(device_id, scope, keys, track=True))
+
+    async def take_attribute_changes(self, device_id: UUID) -> AttributeChanges:
+        """Atomically remove and return the device's pending changes: each key either updated
+        (with its current value) or deleted, whichever happened last. Empty when none; two
+        concurrent callers never both get the same change.
+
+        Both lists are in key order. A key recorded as updated whose shared attribute is gone
+        (deleted without tracking since) is reported as deleted: that is what the device must
+        learn. An unknown device has no changes.
+        """
+        def take(tx: _Tx) -> AttributeChanges:
             try:
                 seq = tx.device_seq(device_id)
             except NotFound:
-                return []
-            deleted = []
-            for key in dict.fromkeys(keys):
-                kid = tx.find_key_id(key)
-                if kid is None:
-                    continue
-                cur = tx.conn.execute(
-                    "DELETE FROM attribute_kv WHERE device = ? AND scope = ? AND key = ?",
-                    (seq, scope_code, kid),
-                )
-                if cur.rowcount:
+                return AttributeChanges([], [])
+            # A select then a delete is as atomic as DELETE ... RETURNING here: nothing but
+            # this writer thread writes, and the values need a join RETURNING cannot make.
+            rows = tx.conn.execute(
+                "SELECT k.key, c.deleted, a.type, a.v, a.last_update_ts FROM attribute_change c "
+                "JOIN key_dictionary k ON k.key_id = c.key "
+                "LEFT JOIN attribute_kv a ON a.device = c.device AND a.scope = ? "
+                "AND a.key = c.key WHERE c.device = ? ORDER BY k.key",
+                (_SHARED, seq),
+            ).fetchall()
+            if not rows:
+                return AttributeChanges([], [])
+            tx.conn.execute("DELETE FROM attribute_change WHERE device = ?", (seq,))
+            updated: list[AttributeKvEntry] = []
+            deleted: list[str] = []
+            for key, was_deleted, code, v, last_update_ts in rows:
+                if was_deleted or code is None:
                     deleted.append(key)
-            return deleted
+                else:
+                    updated.append(
+                        AttributeKvEntry(key, _CODE_TYPE[code], _decode(code, v), last_update_ts)
+                    )
+            return AttributeChanges(updated, deleted)
+
+        return await self._take(
+            f"SELECT 1 FROM attribute_change WHERE device = {_DEVICE_SEQ} LIMIT 1",
+            (str(device_id),), take, AttributeChanges([], []),
+        )
+
+    # -- server-side RPC ---------------------------------------------------------------------
+    async def create_rpc(self, rpc: Rpc) -> Rpc:
+        """Store a new RPC, giving it the device's next request id (1, 2, ...: per device,
+        never reused, surviving restarts and RPC deletion). Returns it with ``request_id`` set.
+        An unknown device raises NotFound, a duplicate RPC id Conflict (and uses up no id)."""
+        def op(tx: _Tx) -> Rpc:
+            # The counter is bumped in the same savepoint as the insert, so a failed insert
+            # gives its id back; a committed one never does.
+            bumped = tx.conn.execute(
+                "UPDATE device SET rpc_seq = rpc_seq + 1 WHERE id = ? RETURNING rpc_seq",
+                (str(rpc.device_id),),
+            ).fetchall()
+            if not bumped:
+                raise NotFound(f"Device with id [{rpc.device_id}] is not found")
+            created = dataclasses.replace(rpc, request_id=bumped[0][0])
+            tx.conn.execute(
+                f"INSERT INTO rpc ({_RPC_COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(created.id), str(created.tenant_id), str(created.device_id),
+                    created.created_time, created.expiration_time, created.method,
+                    created.params, int(created.oneway), int(created.persistent),
+                    RpcStatus(created.status).value, created.request_id, created.response,
+                    _dumps(created.additional_info), created.retries,
+                    int(created.sent_to_open_poll),
+                ),
+            )
+            return created
+
+        return await self._write(op)
+
+    async def get_rpc(self, rpc_id: UUID) -> Rpc | None:
+        """The RPC with this id."""
+        return await self._one(
+            f"SELECT {_RPC_COLS} FROM rpc WHERE id = ?", (str(rpc_id),), _rpc
+        )
+
+    async def take_next_rpc(self, device_id: UUID, now: int) -> Rpc | None:
+        """Atomically move the device's oldest QUEUED, unexpired RPC (lowest request id) to
+        DELIVERED and return it; None when there is none. Two concurrent callers never get the
+        same RPC. An RPC is unexpired while ``expiration_time >= now``."""
+        queued = (
+            "FROM rpc WHERE device_id = ? AND status = 'QUEUED' AND expiration_time >= ? "
+            "ORDER BY request_id LIMIT 1"
+        )
+        params = (str(device_id), now)
+
+        def take(tx: _Tx) -> Rpc | None:
+            rows = tx.conn.execute(
+                f"UPDATE rpc SET status = 'DELIVERED' WHERE id = (SELECT id {queued}) "
+                f"RETURNING {_RPC_COLS}",
+                params,
+            ).fetchall()
+            return _rpc(rows[0]) if rows else None
+
+        return await self._take(f"SELECT 1 {queued}", params, take, None)
+
+    async def complete_rpc(
+        self, device_id: UUID, request_id: int, response: str, now: int
+    ) -> Rpc | None:
+        """Record the device's reply: an RPC that is DELIVERED or SENT (or still QUEUED) and
+        not expired (``expiration_time >= now``) becomes SUCCESSFUL with ``response``. Returns
+        the updated RPC, or None when there is no such RPC or it is already final or expired
+        (a stale reply)."""
+        params = (response, str(device_id), request_id, now)
+
+        def op(tx: _Tx) -> Rpc | None:
+            rows = tx.conn.execute(
+                "UPDATE rpc SET status = 'SUCCESSFUL', response = ? "
+                "WHERE device_id = ? AND request_id = ? "
+                "AND status IN ('QUEUED', 'SENT', 'DELIVERED') AND expiration_time >= ? "
+                f"RETURNING {_RPC_COLS}",
+                params,
+            ).fetchall()
+            return _rpc(rows[0]) if rows else None
+
+        return await self._write(op)
+
+    async def set_rpc_status(
+        self, rpc_id: UUID, status: RpcStatus, expected: frozenset[RpcStatus],
+        sent_to_open_poll: bool | None = None,
+    ) -> Rpc | None:
+        """Compare-and-set: move the RPC to ``status`` only if its status is in ``expected``
+        (and set ``sent_to_open_poll`` when given). Returns the updated RPC, or None when it
+        was not in an expected state or does not exist."""
+        if not expected:
+            return None
+        sent = None if sent_to_open_poll is None else int(sent_to_open_poll)
+        sql = (
+            "UPDATE rpc SET status = ?, sent_to_open_poll = coalesce(?, sent_to_open_poll) "
+            f"WHERE id = ? AND status IN ({_status_list(expected)}) RETURNING {_RPC_COLS}"
+        )
+        params = (RpcStatus(status).value, sent, str(rpc_id))
+
+        def op(tx: _Tx) -> Rpc | None:
+            rows = tx.conn.execute(sql, params).fetchall()
+            return _rpc(rows[0]) if rows else None
+
+        return await self._write(op)
+
+    async def expire_rpcs(self, now: int) -> list[Rpc]:
+        """Finish every RPC whose expiration time has passed (``expiration_time < now``):
+        QUEUED becomes EXPIRED, SENT/DELIVERED become TIMEOUT (a one-way DELIVERED RPC is
+        already done and stays). Returns the RPCs changed, as they are now."""
+        def op(tx: _Tx) -> list[Rpc]:
+            changed: list[Rpc] = []
+            for sql in _EXPIRE_RPCS:
+                changed.extend(_rpc(r) for r in tx.conn.execute(sql, (now,)).fetchall())
+            return changed
+
+        return await self._write(op)
+
+    async def find_rpcs(
+        self, device_id: UUID, page_link: PageLink, status: RpcStatus | None = None
+    ) -> Page[Rpc]:
+        """A page of the device's RPCs, newest first by default (sortProperty createdTime),
+        optionally of one status; ``text_search`` matches the method (case-insensitive
+        "contains"). Also sortable by expirationTime, requestId, status and method; ties are
+        broken by the request id."""
+        if page_link.sort_property is None:
+            page_link = dataclasses.replace(
+                page_link, sort_property="createdTime", sort_order="DESC"
+            )
+        where = ["device_id = ?"]
+        params: list[Any] = [str(device_id)]
+        if status is not None:
+            where.append("status = ?")
+            params.append(RpcStatus(status).value)
+        return await self._read(lambda c: _page(c, _RPCS, where, params, page_link, _rpc))
+
+    async def delete_rpc(self, rpc_id: UUID) -> None:
+        """Delete an RPC (its request id is still never reused: the counter is the device's)."""
+        def op(tx: _Tx) -> None:
+            tx.conn.execute("DELETE FROM rpc WHERE id = ?", (str(rpc_id),))
+
+        await self._write(op)
+
+    # -- client-side RPC ---------------------------------------------------------------------
+    async def create_client_rpc(self, request: ClientRpc) -> None:
+        """Store a device's request to the server. An unknown device raises NotFound, a
+        duplicate id Conflict."""
+        params = (
+            str(request.id), str(request.tenant_id), str(request.device_id),
+            request.created_time, request.expiration_time, request.method, request.params,
+            int(request.claimed), request.response,
+        )
+
+        def op(tx: _Tx) -> None:
+            tx.device_seq(request.device_id)  # NotFound, with the device's id in the message
+            tx.conn.execute(
+                f"INSERT INTO client_rpc ({_CLIENT_RPC_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self._write(op)
+
+    async def take_client_rpc(self, device_id: UUID, now: int) -> ClientRpc | None:
+        """Atomically mark the device's oldest unclaimed, unexpired (``expiration_time >=
+        now``) request claimed and return it; None when there is none. Requests created in the
+        same ms are taken in the order they were stored."""
+        unclaimed = (
+            "FROM client_rpc WHERE device_id = ? AND claimed = 0 AND expiration_time >= ? "
+            "ORDER BY created_time, rowid LIMIT 1"
+        )
+        params = (str(device_id), now)
+
+        def take(tx: _Tx) -> ClientRpc | None:
+            rows = tx.conn.execute(
+                f"UPDATE client_rpc SET claimed = 1 WHERE rowid = (SELECT rowid {unclaimed}) "
+                f"RETURNING {_CLIENT_RPC_COLS}",
+                params,
+            ).fetchall()
+            return _client_rpc(rows[0]) if rows else None
+
+        return await self._take(f"SELECT 1 {unclaimed}", params, take, None)
+
+    async def answer_client_rpc(self, request_id: UUID, response: str, now: int) -> bool:
+        """Record the answer of an unexpired (``expiration_time >= now``) request without one;
+        False otherwise (unknown, answered already, or expired)."""
+        params = (response, str(request_id), now)
+
+        def op(tx: _Tx) -> bool:
+            cur = tx.conn.execute(
+                "UPDATE client_rpc SET response = ? "
+                "WHERE id = ? AND response IS NULL AND expiration_time >= ?",
+                params,
+            )
+            return cur.rowcount > 0
+
+        return await self._write(op)
+
+    async def get_client_rpc(self, request_id: UUID) -> ClientRpc | None:
+        """The request with this id."""
+        return await self._one(
+            f"SELECT {_CLIENT_RPC_COLS} FROM client_rpc WHERE id = ?", (str(request_id),),
+            _client_rpc,
+        )
+
+    async def delete_client_rpcs_before(self, now: int) -> int:
+        """Forget requests that expired before ``now`` (``expiration_time < now``); returns
+        how many."""
+        def op(tx: _Tx) -> int:
+            cur = tx.conn.execute("DELETE FROM client_rpc WHERE expiration_time < ?", (now,))
+            return cur.rowcount
+
+        return await self._write(op)
+
+    # -- claiming ----------------------------------------------------------------------------
+    async def open_claim_window(self, window: ClaimWindow, now: int) -> bool:
+        """Record the device's claim window unless one is open (unexpired at ``now``:
+        ``expiration_time >= now``) already: a second offer within the window does not replace
+        the first. True if recorded. An unknown device raises NotFound."""
+        params = (str(window.device_id), window.secret_key, window.expiration_time, now)
+
+        def op(tx: _Tx) -> bool:
+            tx.device_seq(window.device_id)
+            cur = tx.conn.execute(
+                "INSERT INTO claim_window (device_id, secret_key, expiration_time) "
+                "VALUES (?1, ?2, ?3) ON CONFLICT (device_id) DO UPDATE SET "
+                "secret_key = excluded.secret_key, expiration_time = excluded.expiration_time "
+                "WHERE claim_window.expiration_time < ?4",
+                params,
+            )
+            return cur.rowcount > 0
+
+        return await self._write(op)
+
+    async def get_claim_window(self, device_id: UUID) -> ClaimWindow | None:
+        """The device's claim window, expired or not."""
+        return await self._one(
+            "SELECT secret_key, expiration_time FROM claim_window WHERE device_id = ?",
+            (str(device_id),), lambda r: ClaimWindow(device_id, r[0], r[1]),
+        )
+
+    async def close_claim_window(self, device_id: UUID) -> None:
+        """Forget the device's claim window."""
+        def op(tx: _Tx) -> None:
+            tx.conn.execute("DELETE FROM claim_window WHERE device_id = ?", (str(device_id),))
+
+        await self._write(op)
+
+    async def claim_device(
+        self, device_id: UUID, customer_id: UUID, secret_key: str, now: int
+    ) -> str:
+        """Atomically assign the device to the customer if it has no customer and its claim
+        window is open at ``now`` with ``secret_key``; the window is then closed. Returns
+        "SUCCESS", "CLAIMED" (it has a customer already, whatever the key) or "FAILURE" (no
+        open window, a wrong key, or no such device). A failure leaves the window as it is.
+        An unknown customer raises NotFound and changes nothing."""
+        def op(tx: _Tx) -> str:
+            conn = tx.conn
+            row = conn.execute(
+                "SELECT customer_id FROM device WHERE id = ?", (str(device_id),)
+            ).fetchone()
+            if row is None:
+                return "FAILURE"
+            if row[0] is not None:
+                return "CLAIMED"
+            opened = conn.execute(
+                "DELETE FROM claim_window WHERE device_id = ? AND secret_key = ? "
+                "AND expiration_time >= ? RETURNING device_id",
+                (str(device_id), secret_key, now),
+            ).fetchall()
+            if not opened:
+                return "FAILURE"
+            conn.execute(
+                "UPDATE device SET customer_id = ? WHERE id = ?", (str(customer_id), str(device_id))
+            )
+            return "SUCCESS"
 
         return await self._write(op)
 
     # -- helpers -----------------------------------------------------------------------------
+    async def _take(
+        self, probe: str, params: Sequence[Any], take: Callable[[_Tx], _R], nothing: _R
+    ) -> _R:
+        """Run ``take`` on the writer only when ``probe`` (a read) finds something to take.
+
+        Every long poll checks for work when it starts and after every wake-up, and mostly finds
+        none; answering those from a reader keeps them out of the writer's queue. Skipping the
+        write is safe: whatever a caller was told about is committed, so a reader sees it. The
+        write itself checks again, so concurrent takers still never get the same item.
+        """
+        found = await self._read(lambda c: c.execute(probe, params).fetchone() is not None)
+        return await self._write(take) if found else nothing
+
     async def _one(
         self, sql: str, params: Sequence[Any], make: Callable[[tuple[Any, ...]], _T]
     ) -> _T | None:
@@ -1645,6 +2029,82 @@ class SQLiteStore(Store):
             return None if row is None else make(row)
 
         return await self._read(read)
+
+
+# expire_rpcs, one statement per index range of rpc_expiry (status, oneway, expiration_time):
+# `oneway IN (0, 1)` lets the first use the whole index, and the second never visits the
+# one-way DELIVERED RPCs, which stay so for good.
+_EXPIRE_RPCS: Final = (
+    "UPDATE rpc SET status = CASE status WHEN 'QUEUED' THEN 'EXPIRED' ELSE 'TIMEOUT' END "
+    "WHERE status IN ('QUEUED', 'SENT') AND oneway IN (0, 1) AND expiration_time < ?1 "
+    f"RETURNING {_RPC_COLS}",
+    "UPDATE rpc SET status = 'TIMEOUT' "
+    "WHERE status = 'DELIVERED' AND oneway = 0 AND expiration_time < ?1 "
+    f"RETURNING {_RPC_COLS}",
+)
+_UPSERT_ATTRIBUTE: Final = (
+    "INSERT OR REPLACE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_RECORD_CHANGE: Final = (
+    "INSERT OR REPLACE INTO attribute_change (device, key, deleted, ts) VALUES (?, ?, ?, ?)"
+)
+
+
+def _save_attributes_op(
+    device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int, *, track: bool
+) -> Callable[[_Tx], None]:
+    """The write of save_attributes; with ``track``, a shared key is also recorded as updated
+    for the device's next attribute-update poll."""
+    scope_code = _SCOPE_CODE[scope]
+    prepared = [(e.key, _TYPE_CODE[e.type], _encode(e.type, e.value)) for e in entries]
+    # A device is told about shared attributes only (ThingsBoard's rule): a change in another
+    # scope would be a pending change with no value the device may see.
+    track = track and scope_code == _SHARED
+
+    def op(tx: _Tx) -> None:
+        seq = tx.device_seq(device_id)
+        rows = [(seq, scope_code, tx.key_id(k), ts, code, v) for k, code, v in prepared]
+        tx.conn.executemany(_UPSERT_ATTRIBUTE, rows)
+        if track:
+            tx.conn.executemany(_RECORD_CHANGE, [(seq, row[2], 0, ts) for row in rows])
+
+    return op
+
+
+def _delete_attributes_op(
+    device_id: UUID, scope: AttributeScope, keys: Sequence[str], *, track: bool
+) -> Callable[[_Tx], list[str]]:
+    """The write of delete_attributes; with ``track``, each shared key that existed is also
+    recorded as deleted for the device's next attribute-update poll."""
+    scope_code = _SCOPE_CODE[scope]
+    track = track and scope_code == _SHARED
+    # A delete has no timestamp of its own; the row's ts only says when the change was made.
+    ts = now_ms()
+
+    def op(tx: _Tx) -> list[str]:
+        try:
+            seq = tx.device_seq(device_id)
+        except NotFound:
+            return []
+        deleted: list[str] = []
+        changes: list[tuple[int, int, int, int]] = []
+        for key in dict.fromkeys(keys):
+            kid = tx.find_key_id(key)
+            if kid is None:
+                continue
+            cur = tx.conn.execute(
+                "DELETE FROM attribute_kv WHERE device = ? AND scope = ? AND key = ?",
+                (seq, scope_code, kid),
+            )
+            if cur.rowcount:
+                deleted.append(key)
+                changes.append((seq, kid, 1, ts))
+        if track and changes:
+            tx.conn.executemany(_RECORD_CHANGE, changes)
+        return deleted
+
+    return op
 
 
 def _device_params(d: Device) -> tuple[Any, ...]:

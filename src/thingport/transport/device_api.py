@@ -7,12 +7,15 @@ bytes read). A 200 is sent only after the store has committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from thingport.clock import now_ms
-from thingport.domain.json_parse import parse_payload
+from thingport.domain.json_parse import dumps_compact, parse_payload
 from thingport.domain.kv_json import (
     ConverterConfig,
     attributes_from_json,
@@ -20,7 +23,7 @@ from thingport.domain.kv_json import (
     telemetry_from_json,
 )
 from thingport.domain.model import AttributeScope, Device
-from thingport.errors import BadRequest, ThingportError
+from thingport.errors import BadRequest, InvalidPayload, ThingportError
 from thingport.http_errors import status_of
 from thingport.services import Services
 from thingport.transport.asgi import (
@@ -32,6 +35,7 @@ from thingport.transport.asgi import (
     payload_too_large,
     query_params,
     read_body,
+    send_bytes,
     send_empty,
     send_error,
     send_json,
@@ -39,9 +43,12 @@ from thingport.transport.asgi import (
 from thingport.transport.payload_limits import PayloadLimits
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "/api/v1/"
 PAYLOAD_LIMITS_VARIABLE = "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION"
+#: ThingsBoard answers these with no body, and its clients expect none.
+EMPTY_BODY_STATUSES = frozenset({401, 408})
 #: Applied when no configured pattern matches a path, so that no body is ever unbounded.
 FALLBACK_LIMIT = 52428800
 
@@ -70,6 +77,24 @@ class DeviceCall:
     async def json(self) -> Any:
         return parse_payload(await self.body())
 
+    async def until_disconnected(self, work: Awaitable[T]) -> T:
+        """``work``'s result, or ClientDisconnected as soon as the client goes away (a waiting
+        long poll must not keep its waiter once nobody will read the answer)."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(self._disconnect())
+        try:
+            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        raise ClientDisconnected
+
+    async def _disconnect(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+
 
 Handler = Callable[[DeviceCall, Send], Awaitable[None]]
 
@@ -77,14 +102,23 @@ Handler = Callable[[DeviceCall, Send], Awaitable[None]]
 class DeviceApi:
     """The ASGI app behind ``/api/v1/``."""
 
-    def __init__(self, services: Services, payload_limits: str, converter: ConverterConfig) -> None:
+    def __init__(
+        self, services: Services, payload_limits: str, converter: ConverterConfig,
+        request_timeout_ms: int = 60000, max_request_timeout_ms: int = 300000,
+    ) -> None:
         self.services = services
         self.limits = PayloadLimits.parse(payload_limits, PAYLOAD_LIMITS_VARIABLE)
         self.converter = converter
-        # action (the path after the token) -> method -> handler
+        self.request_timeout_ms = request_timeout_ms
+        self.max_request_timeout_ms = max_request_timeout_ms
+        # action (the path after the token; "rpc/{id}" for replies) -> method -> handler
         self.routes: dict[str, dict[str, Handler]] = {
             "telemetry": {"POST": self.post_telemetry},
             "attributes": {"GET": self.get_attributes, "POST": self.post_attributes},
+            "attributes/updates": {"GET": self.poll_attribute_updates},
+            "rpc": {"GET": self.poll_rpc, "POST": self.post_client_rpc},
+            "rpc/{id}": {"POST": self.post_rpc_reply},
+            "claim": {"POST": self.post_claim},
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,6 +129,8 @@ class DeviceApi:
             if declared is not None and declared > limit:
                 raise payload_too_large(limit)
             token, _, action = path[len(PREFIX):].partition("/")
+            if action.startswith("rpc/") and "/" not in action[4:]:
+                action = "rpc/{id}"
             methods = self.routes.get(action) if token else None
             if methods is None:
                 await send_error(send, 404, f"No endpoint {scope['method']} {path}")
@@ -116,7 +152,10 @@ class DeviceApi:
             return
         except ThingportError as exc:
             status, _ = status_of(exc)
-            await send_error(send, status, exc.message)
+            if status in EMPTY_BODY_STATUSES:
+                await send_empty(send, status)
+            else:
+                await send_error(send, status, exc.message)
         except Exception:
             log.exception("device API request %s %s failed", scope["method"], path)
             await send_error(send, 500, "Internal server error")
@@ -154,6 +193,105 @@ class DeviceApi:
             if entries:
                 result[section] = {entry.key: kv_value(entry) for entry in entries}
         await send_json(send, result)
+
+
+    # -- waiting: long polls and client-side RPC ----------------------------------------------
+    def poll_timeout_s(self, call: DeviceCall) -> float:
+        """``?timeout=`` in ms: absent or 0 means HTTP_REQUEST_TIMEOUT, and more than
+        HTTP_MAX_REQUEST_TIMEOUT is clamped; a negative one expires at once."""
+        raw = call.params().get("timeout")
+        try:
+            timeout = int(raw) if raw else 0
+        except ValueError:
+            raise BadRequest(f"timeout must be a number of ms, got '{raw}'") from None
+        if timeout == 0:
+            timeout = self.request_timeout_ms
+        return min(timeout, self.max_request_timeout_ms) / 1000
+
+    async def poll_attribute_updates(self, call: DeviceCall, send: Send) -> None:
+        timeout = self.poll_timeout_s(call)
+        changes = await call.until_disconnected(
+            self.services.attributes.poll_changes(call.device.id, timeout)
+        )
+        if changes is None:
+            await send_empty(send, 408)
+            return
+        body: dict[str, Any] = {entry.key: kv_value(entry) for entry in changes.updated}
+        if changes.deleted:
+            body["deleted"] = changes.deleted
+        await send_json(send, body)
+
+    async def poll_rpc(self, call: DeviceCall, send: Send) -> None:
+        timeout = self.poll_timeout_s(call)
+        rpc = await call.until_disconnected(self.services.rpc.poll(call.device, timeout))
+        if rpc is None:
+            await send_empty(send, 408)
+            return
+        await send_json(send, {"id": rpc.request_id, "method": rpc.method,
+                               "params": orjson.Fragment(rpc.params)})
+
+    async def post_rpc_reply(self, call: DeviceCall, send: Send) -> None:
+        raw_id = call.scope["path"].rsplit("/", 1)[1]
+        try:
+            request_id = int(raw_id)
+        except ValueError:
+            raise BadRequest(f"requestId must be an integer, got '{raw_id}'") from None
+        try:
+            reply = (await call.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("The reply is not UTF-8 text") from None
+        # A reply to an unknown or expired command is still a 200, as ThingsBoard answers.
+        await self.services.rpc.reply(call.device, request_id, reply)
+        await send_empty(send)
+
+    async def post_client_rpc(self, call: DeviceCall, send: Send) -> None:
+        request = await call.json()
+        if not isinstance(request, dict):
+            raise InvalidPayload("The RPC request must be a JSON object with method and params")
+        method = request.get("method")
+        if not isinstance(method, str) or not method:
+            raise InvalidPayload("The RPC request has no method")
+        if "params" not in request:
+            raise InvalidPayload("The RPC request has no params")
+        answer = await call.until_disconnected(
+            self.services.client_rpc.call(call.device, method, dumps_compact(request["params"]))
+        )
+        await send_bytes(send, 200, answer)
+
+    async def post_claim(self, call: DeviceCall, send: Send) -> None:
+        body = await read_body(call.receive, call.limit)
+        secret, duration = "", 0
+        if body.strip():
+            offer = parse_payload(body)
+            if not isinstance(offer, dict):
+                raise InvalidPayload("The claim request must be a JSON object")
+            secret = _as_text(offer.get("secretKey"))
+            duration = _as_int(offer.get("durationMs"), "durationMs")
+        await self.services.claiming.offer(call.device, secret, duration)
+        await send_empty(send)
+
+
+def _as_text(value: Any) -> str:
+    """A JSON primitive as text, as Gson's getAsString reads it; absent is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        raise InvalidPayload("secretKey must be a string")
+    return str(value)
+
+
+def _as_int(value: Any, name: str) -> int:
+    """A JSON number or numeric string as an integer (fractions truncated); absent is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, (bool, dict, list)):
+        raise InvalidPayload(f"{name} must be a number")
+    try:
+        return int(float(value)) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise InvalidPayload(f"{name} must be a number") from None
 
 
 def _key_list(raw: str | None) -> list[str] | None:

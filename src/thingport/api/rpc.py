@@ -1,0 +1,180 @@
+"""Server-side RPC (v1 ``/api/plugins/rpc``, v2 ``/api/rpc``), persistent RPC, and the
+subscription through which applications answer devices' client-side RPC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from thingport.api import render
+from thingport.api.common import (
+    JSONResponse,
+    empty_ok,
+    int_param,
+    json_body,
+    page_link,
+    principal,
+    services,
+    tenant_admin,
+    uuid_param,
+    visible_device,
+)
+from thingport.domain.model import Authority, RpcStatus
+from thingport.errors import BadRequest, NotFound
+from thingport.http_errors import error_body
+from thingport.services.rpc import RpcRequest
+
+
+def _int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadRequest(f"{name} must be a number")
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+
+
+def _rpc_request(body: Any, oneway: bool) -> RpcRequest:
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid request body")
+    method = body.get("method")
+    if not isinstance(method, str) or not method:
+        raise BadRequest("RPC method must be specified")
+    info = body.get("additionalInfo")
+    return RpcRequest(
+        method=method,
+        params=orjson.dumps(body.get("params", {})).decode(),
+        oneway=oneway,
+        timeout_ms=_int(body, "timeout"),
+        expiration_time=_int(body, "expirationTime"),
+        persistent=body.get("persistent") is True,
+        retries=_int(body, "retries") or 0,
+        additional_info=info if isinstance(info, dict) else None,
+    )
+
+
+def _status_response(status: int, message: str) -> Response:
+    return Response(error_body(status, message), status_code=status,
+                    media_type="application/json")
+
+
+async def _send(request: Request, v2: bool) -> Response:
+    kind = request.path_params["kind"]
+    if kind not in ("oneway", "twoway"):
+        raise NotFound(f"No endpoint {request.method} {request.url.path}")
+    _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
+    rpc_request = _rpc_request(await json_body(request), oneway=kind == "oneway")
+    svc = services(request).rpc
+    rpc = await svc.submit(device, rpc_request)
+    if rpc.persistent:
+        return JSONResponse({"rpcId": str(rpc.id)})
+    done = await svc.outcome(rpc)
+    if done.status is RpcStatus.SUCCESSFUL or (done.oneway and done.status is RpcStatus.DELIVERED):
+        if done.oneway:
+            return empty_ok()
+        reply = done.response or ""
+        try:
+            orjson.loads(reply)
+        except orjson.JSONDecodeError:
+            return _status_response(406, "The device's reply is not JSON: " + reply[:200])
+        return Response(reply, media_type="application/json")
+    if v2:
+        return _status_response(504, f"RPC {done.status.value.lower()}: no reply in time")
+    if done.status is RpcStatus.TIMEOUT:
+        return _status_response(408, "The device did not reply in time")
+    return _status_response(409, "The device did not take the command in time "
+                                 "(no active connection)")
+
+
+async def send_v1(request: Request) -> Response:
+    """Send a command to a device: one-way (200 once delivered) or two-way (its reply).
+    Times out with 408 (delivered, no reply) or 409 (never delivered)."""
+    return await _send(request, v2=False)
+
+
+async def send_v2(request: Request) -> Response:
+    """As v1, but every time-out answers 504. ``"persistent": true`` answers ``{"rpcId"}``
+    at once."""
+    return await _send(request, v2=True)
+
+
+async def get_persistent(request: Request) -> Response:
+    """A stored RPC with its status and response."""
+    caller = await principal(request, Authority.TENANT_ADMIN, Authority.CUSTOMER_USER)
+    assert caller.tenant_id is not None
+    rpc_id = uuid_param(request.path_params["rpcId"])
+    rpc = await services(request).rpc.get(caller.tenant_id, rpc_id)
+    await visible_device(request, rpc.device_id)
+    return JSONResponse(render.rpc(rpc))
+
+
+async def list_persistent(request: Request) -> Response:
+    """A page of a device's RPCs, optionally of one ``rpcStatus``."""
+    _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
+    raw = request.query_params.get("rpcStatus")
+    try:
+        status = RpcStatus(raw) if raw else None
+    except ValueError:
+        raise BadRequest(f"Invalid rpcStatus: {raw}") from None
+    link = page_link(request)
+    result = await services(request).rpc.find(device.id, link, status)
+    return JSONResponse(render.page(result, render.rpc))
+
+
+async def delete_persistent(request: Request) -> Response:
+    """Delete a stored RPC."""
+    _, tenant_id = await tenant_admin(request)
+    await services(request).rpc.delete(tenant_id, uuid_param(request.path_params["rpcId"]))
+    return empty_ok()
+
+
+def _poll_timeout_s(request: Request) -> float:
+    settings = request.app.state.settings
+    timeout = int_param(request, "timeout", 0) or settings.request_timeout_ms
+    return min(timeout, settings.max_request_timeout_ms) / 1000
+
+
+async def next_client_request(request: Request) -> Response:
+    """Long poll for the device's next client-side RPC request:
+    ``{"id","deviceId","method","params","expirationTime"}``, or 408 after ``timeout`` ms."""
+    _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
+    found = await services(request).client_rpc.next_request(device.id, _poll_timeout_s(request))
+    if found is None:
+        return Response(status_code=408)
+    return JSONResponse({
+        "id": str(found.id),
+        "deviceId": render.entity_id("DEVICE", found.device_id),
+        "method": found.method,
+        "params": orjson.Fragment(found.params),
+        "expirationTime": found.expiration_time,
+    })
+
+
+async def answer_client_request(request: Request) -> Response:
+    """Answer a device's client-side RPC request with a JSON body; the device gets it as its
+    response. 404 when the request is no longer waiting."""
+    _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
+    answer = await json_body(request)
+    await services(request).client_rpc.answer(
+        device.id, uuid_param(request.path_params["requestId"]), orjson.dumps(answer).decode()
+    )
+    return empty_ok()
+
+
+routes = [
+    Route("/api/plugins/rpc/client/{deviceId}", next_client_request, methods=["GET"]),
+    Route("/api/plugins/rpc/client/{deviceId}/{requestId}", answer_client_request,
+          methods=["POST"]),
+    Route("/api/plugins/rpc/{kind}/{deviceId}", send_v1, methods=["POST"]),
+    Route("/api/rpc/persistent/device/{deviceId}", list_persistent, methods=["GET"]),
+    Route("/api/rpc/persistent/{rpcId}", get_persistent, methods=["GET"]),
+    Route("/api/rpc/persistent/{rpcId}", delete_persistent, methods=["DELETE"]),
+    Route("/api/rpc/{kind}/{deviceId}", send_v2, methods=["POST"]),
+]

@@ -1,0 +1,90 @@
+"""Claiming: the device opens a window with a secret, a customer user claims the device."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api_client import Api
+from tests.live import LiveServer
+
+
+def claim(user: Api, name: str, secret: str) -> tuple[int, object]:
+    response = user.http.post(f"/api/customer/device/{name}/claim", json={"secretKey": secret})
+    return response.status_code, response.json()
+
+
+def test_claim_with_the_right_secret(api: Api) -> None:
+    device, token = api.create_device()
+    name = device["name"]
+    customer_id, user = api.create_customer_user()
+    assert api.device_post(token, "claim", {"secretKey": "abc", "durationMs": 60000}) \
+        .status_code == 200
+    assert claim(user, name, "wrong") == (400, "FAILURE")
+    status, body = claim(user, name, "abc")
+    assert status == 200
+    assert body["response"] == "SUCCESS"  # type: ignore[index]
+    assert body["device"]["customerId"]["id"] == customer_id  # type: ignore[index]
+    # Now the customer user sees it, and it cannot be claimed again.
+    mine = user.http.get(f"/api/customer/{customer_id}/devices",
+                         params={"pageSize": 10, "page": 0}).json()
+    assert [d["name"] for d in mine["data"]] == [name]
+    _, other = api.create_customer_user()
+    api.device_post(token, "claim", {"secretKey": "abc"})
+    assert claim(other, name, "abc") == (400, "CLAIMED")
+    # Giving it back makes it claimable again.
+    assert user.http.delete(f"/api/customer/device/{name}/claim").status_code == 200
+    assert api.http.get(f"/api/device/{device['id']['id']}").json()["customerId"]["id"] \
+        == "13814000-1dd2-11b2-8080-808080808080"
+    api.device_post(token, "claim", {"secretKey": "again"})
+    assert claim(other, name, "again")[0] == 200
+
+
+def test_no_window_an_empty_secret_and_expiry(api: Api) -> None:
+    device, token = api.create_device()
+    _, user = api.create_customer_user()
+    assert claim(user, device["name"], "") == (400, "FAILURE")
+    assert api.device_post(token, "claim", b"").status_code == 200  # no body: empty secret
+    assert claim(user, device["name"], "")[0] == 200
+
+    device, token = api.create_device()
+    api.device_post(token, "claim", {"secretKey": "k", "durationMs": 300})
+    time.sleep(0.6)
+    assert claim(user, device["name"], "k") == (400, "FAILURE")
+    assert user.http.post("/api/customer/device/no-such-device/claim",
+                          json={"secretKey": "k"}).status_code == 404
+    assert api.device_post(token, "claim", "[1]").status_code == 400
+
+
+def test_a_second_offer_within_the_window_does_not_replace_the_first(api: Api) -> None:
+    device, token = api.create_device()
+    _, user = api.create_customer_user()
+    api.device_post(token, "claim", {"secretKey": "first", "durationMs": 60000})
+    api.device_post(token, "claim", {"secretKey": "second", "durationMs": 60000})
+    assert claim(user, device["name"], "second") == (400, "FAILURE")
+    assert claim(user, device["name"], "first")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(Path(tmp_path_factory.mktemp("strict")),
+                      env={"SECURITY_CLAIM_ALLOW_CLAIMING_BY_DEFAULT": "false"}).start()
+    yield live
+    live.stop()
+
+
+def test_claiming_off_by_default_needs_the_claiming_allowed_attribute(
+    strict_server: LiveServer,
+) -> None:
+    api = Api(strict_server.url).login()
+    device, token = api.create_device()
+    _, user = api.create_customer_user()
+    api.device_post(token, "claim", {"secretKey": "s"})
+    assert claim(user, device["name"], "s") == (400, "FAILURE")
+    api.http.post(f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/attributes/SERVER_SCOPE",
+                  json={"claimingAllowed": True})
+    api.device_post(token, "claim", {"secretKey": "s"})
+    assert claim(user, device["name"], "s")[0] == 200
