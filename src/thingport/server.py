@@ -41,7 +41,10 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
-        proxy_headers=False,
+        # Forwarded headers are believed only from configured proxies: anyone else could
+        # claim any address (and dodge the per-address provisioning limit).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
         timeout_keep_alive=60,
         timeout_graceful_shutdown=5,
     )

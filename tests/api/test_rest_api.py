@@ -236,3 +236,20 @@ def test_unknown_rest_path_and_method(server: LiveServer, api: Api) -> None:
     wrong = api.http.put("/api/device", json={})
     assert wrong.status_code == 405
     assert "POST" in wrong.headers["allow"]
+
+
+def test_concurrent_first_devices_of_a_tenant_all_succeed(fresh_server: LiveServer) -> None:
+    """The first devices of a new tenant race to create its default profile: none may fail."""
+    import concurrent.futures
+
+    fresh_server.start()
+    api = Api(fresh_server.url).login()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(
+            lambda n: api.http.post("/api/device", json={"name": f"racer-{n}",
+                                                         "type": "sensor" if n % 2 else None}),
+            range(32),
+        ))
+    assert [r.status_code for r in results] == [200] * 32
+    profiles = {r.json()["type"] for r in results}
+    assert profiles == {"default", "sensor"}

@@ -17,7 +17,7 @@ from thingport.domain.model import (
     Page,
     PageLink,
 )
-from thingport.errors import BadRequest, NotFound
+from thingport.errors import BadRequest, Conflict, NotFound
 from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import Store
 
@@ -76,13 +76,21 @@ class DeviceService:
     async def default_profile(self, tenant_id: UUID) -> DeviceProfile:
         """The tenant's default device profile, created on first use."""
         profile = await self._store.get_default_device_profile(tenant_id)
-        if profile is None:
+        if profile is not None:
+            return profile
+        try:
             profile = DeviceProfile(
                 id=uuid.uuid4(), tenant_id=tenant_id, name=DEFAULT_PROFILE_NAME,
                 created_time=now_ms(), default=True, description="Default device profile",
             )
             await self._store.save_device_profile(profile)
-        return profile
+            return profile
+        except Conflict:
+            # A concurrent request created it first.
+            existing = await self._store.get_default_device_profile(tenant_id)
+            if existing is None:
+                raise
+            return existing
 
     async def profile_named(self, tenant_id: UUID, name: str) -> DeviceProfile:
         """The tenant's profile with this name, created (not default) when missing, as
@@ -91,12 +99,19 @@ class DeviceService:
         if name == default.name:
             return default
         profile = await self._store.get_device_profile_by_name(tenant_id, name)
-        if profile is None:
+        if profile is not None:
+            return profile
+        try:
             profile = DeviceProfile(
                 id=uuid.uuid4(), tenant_id=tenant_id, name=name, created_time=now_ms(),
             )
             await self._store.save_device_profile(profile)
-        return profile
+            return profile
+        except Conflict:
+            existing = await self._store.get_device_profile_by_name(tenant_id, name)
+            if existing is None:
+                raise
+            return existing
 
     async def get_profile(self, tenant_id: UUID, profile_id: UUID) -> DeviceProfile:
         """The tenant's profile, or NotFound."""
