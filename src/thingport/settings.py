@@ -117,6 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tenant_admin_password", "THINGPORT_TENANT_ADMIN_PASSWORD", None,
             "Its password (default: generated and printed once)."),
     Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error."),
+    Setting("trusted_proxies", "THINGPORT_TRUSTED_PROXIES", None,
+            "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed (default: none)."),
 )
 
 
@@ -148,6 +151,7 @@ class Settings:
     tenant_admin_email: str = "tenant@thingsboard.org"
     tenant_admin_password: str | None = None
     log_level: str = "info"
+    trusted_proxies: str | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
 
     @classmethod
