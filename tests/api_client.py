@@ -75,6 +75,39 @@ class Api:
             f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SHARED_SCOPE", json=values)
         response.raise_for_status()
 
+    # -- OTA packages --------------------------------------------------------------------------
+    def create_ota_package(self, profile_id: str, title: str | None = None,
+                           version: str = "1.0", type: str = "FIRMWARE",
+                           **fields: Any) -> dict[str, Any]:
+        """A new package's info (no bytes yet unless ``url`` is among ``fields``)."""
+        response = self.http.post("/api/otaPackage", json={
+            "title": title or f"fw-{uuid.uuid4().hex[:8]}", "version": version, "type": type,
+            "deviceProfileId": {"entityType": "DEVICE_PROFILE", "id": profile_id}, **fields})
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def upload_ota(self, package_id: str, data: Any, algorithm: str = "SHA256",
+                   checksum: str | None = None, file_name: str = "firmware.bin",
+                   content_type: str = "application/octet-stream") -> httpx.Response:
+        """``POST /api/otaPackage/{id}`` with ``data`` (bytes or an open file) as ``file``."""
+        params = {"checksumAlgorithm": algorithm}
+        if checksum is not None:
+            params["checksum"] = checksum
+        return self.http.post(f"/api/otaPackage/{package_id}", params=params,
+                              files={"file": (file_name, data, content_type)}, timeout=300)
+
+    def assign_ota(self, device: dict[str, Any], firmware_id: str | None = None,
+                   software_id: str | None = None) -> dict[str, Any]:
+        """Save ``device`` with these packages of its own (None: its profile's)."""
+        body = {**device,
+                "firmwareId": {"entityType": "OTA_PACKAGE", "id": firmware_id}
+                if firmware_id else None,
+                "softwareId": {"entityType": "OTA_PACKAGE", "id": software_id}
+                if software_id else None}
+        response = self.http.post("/api/device", json=body)
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
     # -- device API ----------------------------------------------------------------------------
     def device_get(self, token: str, action: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", 30)

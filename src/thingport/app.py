@@ -63,6 +63,7 @@ async def sweep(services: Services) -> None:
         try:
             await services.rpc.expire()
             await services.client_rpc.forget_expired()
+            await services.ota.sweep()
         except Exception:
             log.exception("expiry sweep failed; trying again")
 

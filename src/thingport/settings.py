@@ -85,6 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("claim_allowed_by_default", "SECURITY_CLAIM_ALLOW_CLAIMING_BY_DEFAULT", True,
             "Devices may be claimed without the server attribute claimingAllowed=true.",
             parse_bool),
+    Setting("provision_max_failures", "THINGPORT_PROVISION_MAX_FAILURES", 10,
+            "Wrong provision keys or secrets (NOT_FOUND) one address may send within the "
+            "failure window before it is answered 429.", parse_positive_int),
+    Setting("provision_failure_window_s", "THINGPORT_PROVISION_FAILURE_WINDOW", 60,
+            "The provisioning failure window, and how long a blocked address waits, in s.",
+            parse_positive_int),
     Setting("rpc_default_timeout_ms", "DEFAULT_SERVER_SIDE_RPC_TIMEOUT", 10000,
             "Server-side RPC timeout when the request names none, in ms.", parse_positive_int),
     Setting("rpc_min_timeout_ms", "MIN_SERVER_SIDE_RPC_TIMEOUT", 5000,
@@ -97,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Body size limits, 'antPattern=bytes;...', first match wins."),
     Setting("rest_max_payload", "THINGPORT_REST_MAX_PAYLOAD_SIZE", 16777216,
             "Body size limit of the REST API, in bytes.", parse_positive_int),
+    Setting("ota_max_size", "THINGPORT_OTA_MAX_SIZE", 2147483648,
+            "Largest OTA package upload (firmware, software), in bytes; instead of the REST "
+            "limit.", parse_positive_int),
     Setting("json_type_cast", "JSON_TYPE_CAST_ENABLED", True,
             "Store numeric strings ('42') as numbers.", parse_bool),
     Setting("json_max_string_length", "JSON_MAX_STRING_VALUE_LENGTH", 0,
@@ -136,11 +145,14 @@ class Settings:
     redis_url: str | None = None
     claim_duration_ms: int = 86400000
     claim_allowed_by_default: bool = True
+    provision_max_failures: int = 10
+    provision_failure_window_s: int = 60
     rpc_default_timeout_ms: int = 10000
     rpc_min_timeout_ms: int = 5000
     client_rpc_timeout_ms: int = 60000
     payload_limits: str = DEFAULT_PAYLOAD_LIMITS
     rest_max_payload: int = 16777216
+    ota_max_size: int = 2147483648
     json_type_cast: bool = True
     json_max_string_length: int = 0
     jwt_signing_key: str | None = None

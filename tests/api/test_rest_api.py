@@ -45,8 +45,8 @@ def test_token_in_either_header_and_bad_tokens(server: LiveServer, api: Api) -> 
     assert me.status_code == 200
     assert me.json()["authority"] == "TENANT_ADMIN"
     assert httpx.get(f"{server.url}/api/auth/user").status_code == 401
-    forged = jwt.encode({"userId": str(uuid.uuid4()), "scopes": ["TENANT_ADMIN"], "iat": 1,
-                         "exp": 2**40}, "not-the-key-but-long-enough-for-hs256-32b", algorithm="HS256")
+    claims = {"userId": str(uuid.uuid4()), "scopes": ["TENANT_ADMIN"], "iat": 1, "exp": 2**40}
+    forged = jwt.encode(claims, "not-the-key-but-long-enough-for-hs256", algorithm="HS256")
     assert httpx.get(f"{server.url}/api/auth/user",
                      headers={"X-Authorization": f"Bearer {forged}"}).status_code == 401
 

@@ -9,7 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from thingport.api import auth, customers, devices, health, rpc, telemetry, tenants
+from thingport.api import (
+    auth,
+    customers,
+    devices,
+    health,
+    ota,
+    profiles,
+    rpc,
+    telemetry,
+    tenants,
+)
 from thingport.api.openapi import docs_routes
 from thingport.errors import ThingportError, TooManyRequests
 from thingport.http_errors import error_body, status_of
@@ -20,8 +30,8 @@ log = logging.getLogger(__name__)
 def routes() -> list[BaseRoute]:
     """Every REST route."""
     # Literal paths (/api/tenant/devices) before parameterised ones (/api/tenant/{tenantId}).
-    api = [*health.routes, *auth.routes, *devices.routes, *customers.routes, *tenants.routes,
-           *telemetry.routes, *rpc.routes]
+    api = [*health.routes, *auth.routes, *devices.routes, *profiles.routes, *customers.routes,
+           *tenants.routes, *telemetry.routes, *rpc.routes, *ota.routes]
     return [*api, *docs_routes(api)]
 
 

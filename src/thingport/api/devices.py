@@ -1,4 +1,4 @@
-"""Devices, credentials and profiles: ``/api/device...``, ``/api/tenant/devices``."""
+"""Devices and their credentials: ``/api/device...``, ``/api/tenant/devices``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ async def _save(
         "profile_id": entity_uuid(body.get("deviceProfileId"), "deviceProfileId"),
         "label": label if isinstance(label, str) else None,
         "additional_info": info,
+        # The whole device is replaced, as in ThingsBoard: no firmwareId means none of its
+        # own (the profile's applies).
+        "firmware_id": entity_uuid(body.get("firmwareId"), "firmwareId"),
+        "software_id": entity_uuid(body.get("softwareId"), "softwareId"),
     }
     device_id = entity_uuid(body.get("id"), "id")
     if device_id is not None:
@@ -156,12 +160,6 @@ async def update_credentials(request: Request) -> Response:
     return JSONResponse(render.credentials(updated))
 
 
-async def default_profile_info(request: Request) -> Response:
-    _, tenant_id = await tenant_admin(request)
-    profile = await services(request).devices.default_profile(tenant_id)
-    return JSONResponse(render.device_profile_info(profile))
-
-
 routes = [
     Route("/api/device", save_device, methods=["POST"]),
     Route("/api/device-with-credentials", save_device_with_credentials, methods=["POST"]),
@@ -171,5 +169,4 @@ routes = [
     Route("/api/device/{deviceId}/credentials", get_credentials, methods=["GET"]),
     Route("/api/tenant/devices", tenant_devices, methods=["GET"]),
     Route("/api/tenant/device", tenant_device_by_name, methods=["GET"]),
-    Route("/api/deviceProfileInfo/default", default_profile_info, methods=["GET"]),
 ]

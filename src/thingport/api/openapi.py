@@ -33,6 +33,11 @@ QUERY_PARAMS: dict[str, list[str]] = {
                           "rewriteLatestIfDeleted"],
     "get_attributes": ["keys"],
     "delete_attributes": ["keys*"],
+    "list_packages": PAGE_PARAMS,
+    "list_profile_packages": PAGE_PARAMS,
+    "upload_data": ["checksumAlgorithm*", "checksum"],
+    "list_profiles": PAGE_PARAMS,
+    "list_profile_infos": PAGE_PARAMS,
 }
 
 #: The device API is plain ASGI, not Starlette routes: described here.
@@ -42,6 +47,12 @@ DEVICE_API: list[tuple[str, str, str, list[str]]] = [
     ("post", "/api/v1/{deviceToken}/attributes", "Upload client-side attributes", []),
     ("get", "/api/v1/{deviceToken}/attributes", "Read client and shared attributes",
      ["clientKeys", "sharedKeys", "allClientKeys", "allSharedKeys"]),
+    ("get", "/api/v1/{deviceToken}/firmware", "A chunk of the assigned firmware",
+     ["title*", "version*", "size", "chunk"]),
+    ("get", "/api/v1/{deviceToken}/software", "A chunk of the assigned software",
+     ["title*", "version*", "size", "chunk"]),
+    ("post", "/api/v1/provision",
+     "Provision a device with a profile's key and secret (no token)", []),
 ]
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")

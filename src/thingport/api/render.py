@@ -14,6 +14,7 @@ from thingport.domain.model import (
     Device,
     DeviceCredentials,
     DeviceProfile,
+    OtaPackage,
     Page,
     Rpc,
     Tenant,
@@ -74,13 +75,18 @@ def credentials(c: DeviceCredentials) -> dict[str, Any]:
 
 
 def device_profile(p: DeviceProfile) -> dict[str, Any]:
-    profile_data = {
+    profile_data: dict[str, Any] = {
         "configuration": {"type": "DEFAULT"},
         "transportConfiguration": {"type": "DEFAULT"},
-        "provisionConfiguration": {"type": p.provision_type, "provisionDeviceSecret": None},
+        "provisionConfiguration": None,
         "alarms": None,
     }
     profile_data.update(p.profile_data)
+    # Its type mirrors provisionType, as in ThingsBoard's JSON; tenant administrators read
+    # the secret back here.
+    profile_data["provisionConfiguration"] = {
+        "type": p.provision_type, "provisionDeviceSecret": p.provision_device_secret,
+    }
     return {
         "id": entity_id("DEVICE_PROFILE", p.id),
         "createdTime": p.created_time,
@@ -192,4 +198,28 @@ def rpc(r: Rpc) -> dict[str, Any]:
         "response": _json_or_error(r.response),
         "status": r.status.value,
         "additionalInfo": r.additional_info,
+    }
+
+
+def ota_package(p: OtaPackage) -> dict[str, Any]:
+    """ThingsBoard's OtaPackageInfo (also what ``GET /api/otaPackage/{id}`` returns: the bytes
+    are never inlined in JSON here; ``/download`` streams them)."""
+    return {
+        "id": entity_id("OTA_PACKAGE", p.id),
+        "createdTime": p.created_time,
+        "tenantId": entity_id("TENANT", p.tenant_id),
+        "deviceProfileId": entity_id("DEVICE_PROFILE", p.device_profile_id),
+        "type": p.type.value,
+        "title": p.title,
+        "version": p.version,
+        "tag": p.tag,
+        "url": p.url,
+        "hasData": p.has_data,
+        "fileName": p.file_name,
+        "contentType": p.content_type,
+        "checksumAlgorithm": p.checksum_algorithm.value if p.checksum_algorithm else None,
+        "checksum": p.checksum,
+        "dataSize": p.data_size,
+        "additionalInfo": p.additional_info,
+        "name": p.title,
     }

@@ -139,6 +139,14 @@ class DeviceProfile:
     firmware_id: UUID | None = None
     software_id: UUID | None = None
 
+    @property
+    def provision_device_secret(self) -> str | None:
+        """The secret devices present with the provision key; kept where ThingsBoard's JSON
+        has it, in ``profileData.provisionConfiguration.provisionDeviceSecret``."""
+        config = self.profile_data.get("provisionConfiguration")
+        secret = config.get("provisionDeviceSecret") if isinstance(config, dict) else None
+        return secret if isinstance(secret, str) else None
+
 
 @dataclass(slots=True)
 class Device:
@@ -264,3 +272,49 @@ class AttributeChanges:
 
     def __bool__(self) -> bool:
         return bool(self.updated or self.deleted)
+
+
+class OtaPackageType(enum.StrEnum):
+    """What an OTA package updates; it decides the attribute prefix (``fw_`` or ``sw_``)."""
+
+    FIRMWARE = "FIRMWARE"
+    SOFTWARE = "SOFTWARE"
+
+
+class ChecksumAlgorithm(enum.StrEnum):
+    """ThingsBoard's checksum algorithms for OTA package data."""
+
+    MD5 = "MD5"
+    SHA256 = "SHA256"
+    SHA384 = "SHA384"
+    SHA512 = "SHA512"
+    CRC32 = "CRC32"
+    MURMUR3_32 = "MURMUR3_32"
+    MURMUR3_128 = "MURMUR3_128"
+
+
+@dataclass(slots=True)
+class OtaPackage:
+    """A firmware or software package of a device profile (ThingsBoard's OtaPackageInfo).
+
+    It is either uploaded bytes (``has_data``, with their file name, content type, checksum and
+    size) or an external ``url`` that devices fetch themselves. The bytes live in the store,
+    never in this object.
+    """
+
+    id: UUID
+    tenant_id: UUID
+    device_profile_id: UUID
+    type: OtaPackageType
+    title: str
+    version: str
+    created_time: int
+    tag: str | None = None
+    url: str | None = None
+    has_data: bool = False
+    file_name: str | None = None
+    content_type: str | None = None
+    checksum_algorithm: ChecksumAlgorithm | None = None
+    checksum: str | None = None
+    data_size: int | None = None
+    additional_info: dict[str, Any] | None = None

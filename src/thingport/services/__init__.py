@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from thingport.bus import Bus
 from thingport.services.attributes import AttributeService
@@ -11,6 +11,10 @@ from thingport.services.claiming import ClaimingService
 from thingport.services.client_rpc import ClientRpcService
 from thingport.services.customers import CustomerService
 from thingport.services.devices import DeviceService
+from thingport.services.failure_limit import FailureLimiter
+from thingport.services.ota import OtaService
+from thingport.services.profiles import DeviceProfileService
+from thingport.services.provisioning import ProvisioningService
 from thingport.services.rpc import RpcService
 from thingport.services.telemetry import TelemetryService
 from thingport.services.users import UserService
@@ -33,6 +37,18 @@ class Services:
     rpc: RpcService
     client_rpc: ClientRpcService
     claiming: ClaimingService
+    profiles: DeviceProfileService
+    provisioning: ProvisioningService
+    #: Built from the others (see __post_init__), so build() needs no change for it.
+    ota: OtaService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ota = OtaService(self.store, self.attributes, self.telemetry)
+        # However a device is created or changed (REST, provisioning, CLI), its firmware and
+        # software attributes follow.
+        self.devices.on_saved(self.ota.device_saved)
+        self.profiles.on_save(self.ota.check_profile_assignment,
+                              self.ota.profile_assignment_changed)
 
     @classmethod
     def build(cls, store: Store, bus: Bus, settings: Settings, jwt_key: str) -> Services:
@@ -52,4 +68,7 @@ class Services:
             client_rpc=ClientRpcService(store, bus, settings.client_rpc_timeout_ms),
             claiming=ClaimingService(store, devices, settings.claim_duration_ms,
                                      settings.claim_allowed_by_default),
+            profiles=DeviceProfileService(store, devices),
+            provisioning=ProvisioningService(store, devices, FailureLimiter(
+                settings.provision_max_failures, settings.provision_failure_window_s)),
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from types import EllipsisType
 from typing import Any
 from uuid import UUID
 
@@ -14,10 +16,12 @@ from thingport.domain.model import (
     Device,
     DeviceCredentials,
     DeviceProfile,
+    OtaPackageType,
     Page,
     PageLink,
 )
 from thingport.errors import BadRequest, Conflict, NotFound
+from thingport.services.ota import check_assignment
 from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import Store
 
@@ -27,6 +31,9 @@ DEVICE_CHANGED = "device-changed"
 #: Token lookups kept in memory; beyond this the cache starts over rather than grow unbounded.
 TOKEN_CACHE_SIZE = 200_000
 
+#: Told about every device created (previous None) or changed, after the store has it.
+DeviceSaved = Callable[[Device, "Device | None"], Awaitable[None]]
+
 
 class DeviceService:
     """Create, find, change and delete devices, scoped to a tenant."""
@@ -35,6 +42,16 @@ class DeviceService:
         self._store = store
         self._bus = bus
         self._by_token: dict[str, Device] = {}
+        self._saved_listeners: list[DeviceSaved] = []
+
+    def on_saved(self, listener: DeviceSaved) -> None:
+        """Call ``listener(device, previous)`` after each create (previous None) or update,
+        whoever makes it (the REST API, provisioning, the CLI)."""
+        self._saved_listeners.append(listener)
+
+    async def _saved(self, device: Device, previous: Device | None) -> None:
+        for listener in self._saved_listeners:
+            await listener(device, previous)
 
     # -- the device API's view -------------------------------------------------------------------
     async def authenticate(self, token: str) -> Device | None:
@@ -133,14 +150,19 @@ class DeviceService:
         additional_info: dict[str, Any] | None = None,
         access_token: str | None = None,
         credentials: DeviceCredentials | None = None,
+        firmware_id: UUID | None = None,
+        software_id: UUID | None = None,
     ) -> tuple[Device, DeviceCredentials]:
-        """Create a device with ACCESS_TOKEN credentials (random unless given)."""
+        """Create a device with ACCESS_TOKEN credentials (random unless given), and with its
+        own firmware and software packages when given (packages of its profile)."""
         name = _check_name(name)
         profile = await self._resolve_profile(tenant_id, profile_id, type)
+        await self._check_packages(tenant_id, profile.id, firmware_id, software_id)
         device = Device(
             id=uuid.uuid4(), tenant_id=tenant_id, name=name, type=profile.name,
             device_profile_id=profile.id, created_time=now_ms(), customer_id=customer_id,
-            label=label, additional_info=additional_info,
+            label=label, additional_info=additional_info, firmware_id=firmware_id,
+            software_id=software_id,
         )
         if credentials is None:
             token = access_token if access_token is not None else random_alphanumeric(20)
@@ -153,6 +175,7 @@ class DeviceService:
         else:
             credentials = replace(credentials, device_id=device.id, created_time=now_ms())
         await self._store.create_device(device, credentials)
+        await self._saved(device, None)
         return device, credentials
 
     async def update(
@@ -165,17 +188,34 @@ class DeviceService:
         profile_id: UUID | None = None,
         label: str | None = None,
         additional_info: dict[str, Any] | None = None,
+        firmware_id: UUID | EllipsisType | None = ...,
+        software_id: UUID | EllipsisType | None = ...,
     ) -> Device:
-        """Change a device's name, profile, label and additional info."""
+        """Change a device's name, profile, label, additional info and (unless left as
+        ``...``) its own firmware and software packages (None: follow the profile's)."""
         current = await self.get(tenant_id, device_id)
         profile = await self._resolve_profile(tenant_id, profile_id, type, current)
+        firmware = current.firmware_id if isinstance(firmware_id, EllipsisType) else firmware_id
+        software = current.software_id if isinstance(software_id, EllipsisType) else software_id
+        await self._check_packages(tenant_id, profile.id, firmware, software)
         device = replace(
             current, name=_check_name(name), type=profile.name, device_profile_id=profile.id,
-            label=label, additional_info=additional_info,
+            label=label, additional_info=additional_info, firmware_id=firmware,
+            software_id=software,
         )
         await self._store.update_device(device)
         await self.changed(device_id)
+        await self._saved(device, current)
         return device
+
+    async def _check_packages(
+        self, tenant_id: UUID, profile_id: UUID, firmware_id: UUID | None,
+        software_id: UUID | None,
+    ) -> None:
+        await check_assignment(self._store, tenant_id, profile_id, OtaPackageType.FIRMWARE,
+                               firmware_id)
+        await check_assignment(self._store, tenant_id, profile_id, OtaPackageType.SOFTWARE,
+                               software_id)
 
     async def assign_customer(
         self, tenant_id: UUID, device_id: UUID, customer_id: UUID | None

@@ -76,6 +76,7 @@ from thingport.domain.model import (
 )
 from thingport.errors import BadRequest, ConfigError, Conflict, NotFound
 from thingport.store.base import Store
+from thingport.store.sqlite_ota import SQLiteOtaMixin
 
 __all__ = ["SQLiteStats", "SQLiteStore"]
 
@@ -948,7 +949,7 @@ def _merge_newest(parts: list[list[_Row]]) -> list[_Row]:
 # -- the store ---------------------------------------------------------------------------------
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteOtaMixin, Store):
     """The default store: a single SQLite file in WAL mode.
 
     ``readers`` is how many threads (each with its own connection) serve reads;

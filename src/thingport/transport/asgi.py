@@ -6,6 +6,7 @@ framework's request and response objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,7 +22,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = b"application/json"
+OCTET_STREAM = b"application/octet-stream"
 _EMPTY_OK_HEADERS = [(b"content-length", b"0")]
+# type "/" subtype, then parameters; what Spring's MediaType.parseMediaType accepts, roughly.
+_MEDIA_TYPE = re.compile(
+    r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+    r"(\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(\"[^\"\\\r\n]*\"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))*"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ClientDisconnected(Exception):
@@ -111,3 +119,20 @@ async def send_error(
 ) -> None:
     """ThingsBoard's error JSON with ``status``."""
     await send_bytes(send, status, error_body(status, message), JSON, headers)
+
+
+def attachment_headers(
+    file_name: str, content_type: str | None, length: int
+) -> list[tuple[bytes, bytes]]:
+    """ThingsBoard's headers for a package download: ``Content-Disposition:
+    attachment;filename=<name>``, ``x-filename``, its length, and its content type (or
+    application/octet-stream when that is not a media type). The name is sent as UTF-8 with
+    control characters dropped, so it can never split a header."""
+    name = _CONTROL.sub("", file_name).encode("utf-8")
+    kind = content_type.strip() if content_type else ""
+    return [
+        (b"content-type", kind.encode("ascii") if _MEDIA_TYPE.fullmatch(kind) else OCTET_STREAM),
+        (b"content-length", str(length).encode()),
+        (b"content-disposition", b"attachment;filename=" + name),
+        (b"x-filename", name),
+    ]

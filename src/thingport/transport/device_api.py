@@ -1,4 +1,4 @@
-"""ThingsBoard's HTTP Device API: ``/api/v1/{token}/...``.
+"""ThingsBoard's HTTP Device API: ``/api/v1/{token}/...``, and ``/api/v1/provision``.
 
 Order of checks, as ThingsBoard does them: the size limit on Content-Length (413), the route
 (404, 405), the token (401, before any body is read), then the body (400, or 413 counted on the
@@ -22,15 +22,18 @@ from thingport.domain.kv_json import (
     kv_value,
     telemetry_from_json,
 )
-from thingport.domain.model import AttributeScope, Device
-from thingport.errors import BadRequest, InvalidPayload, ThingportError
+from thingport.domain.model import AttributeScope, Device, OtaPackageType
+from thingport.domain.provisioning import request_from_json, response_json
+from thingport.errors import BadRequest, InvalidPayload, ThingportError, TooManyRequests
 from thingport.http_errors import status_of
 from thingport.services import Services
+from thingport.services.ota import chunk_range
 from thingport.transport.asgi import (
     ClientDisconnected,
     Receive,
     Scope,
     Send,
+    attachment_headers,
     content_length,
     payload_too_large,
     query_params,
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PREFIX = "/api/v1/"
+#: The one device API path without a token.
+PROVISION_PATH = PREFIX + "provision"
 PAYLOAD_LIMITS_VARIABLE = "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION"
 #: ThingsBoard answers these with no body, and its clients expect none.
 EMPTY_BODY_STATUSES = frozenset({401, 408})
@@ -119,6 +124,8 @@ class DeviceApi:
             "rpc": {"GET": self.poll_rpc, "POST": self.post_client_rpc},
             "rpc/{id}": {"POST": self.post_rpc_reply},
             "claim": {"POST": self.post_claim},
+            "firmware": {"GET": self.get_firmware},
+            "software": {"GET": self.get_software},
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,6 +135,9 @@ class DeviceApi:
             declared = content_length(scope)
             if declared is not None and declared > limit:
                 raise payload_too_large(limit)
+            if path == PROVISION_PATH:
+                await self.provision(scope, receive, send, limit)
+                return
             token, _, action = path[len(PREFIX):].partition("/")
             if action.startswith("rpc/") and "/" not in action[4:]:
                 action = "rpc/{id}"
@@ -154,6 +164,9 @@ class DeviceApi:
             status, _ = status_of(exc)
             if status in EMPTY_BODY_STATUSES:
                 await send_empty(send, status)
+            elif isinstance(exc, TooManyRequests):
+                retry_after = str(exc.retry_after).encode()
+                await send_error(send, status, exc.message, [(b"retry-after", retry_after)])
             else:
                 await send_error(send, status, exc.message)
         except Exception:
@@ -270,6 +283,58 @@ class DeviceApi:
         await self.services.claiming.offer(call.device, secret, duration)
         await send_empty(send)
 
+    # -- OTA -------------------------------------------------------------------------------------
+    async def get_firmware(self, call: DeviceCall, send: Send) -> None:
+        """``GET firmware?title=&version=&size=&chunk=``: a chunk of the assigned firmware."""
+        await self._send_package(call, send, OtaPackageType.FIRMWARE)
+
+    async def get_software(self, call: DeviceCall, send: Send) -> None:
+        """``GET software?title=&version=&size=&chunk=``: a chunk of the assigned software."""
+        await self._send_package(call, send, OtaPackageType.SOFTWARE)
+
+    async def _send_package(self, call: DeviceCall, send: Send, kind: OtaPackageType) -> None:
+        """Bytes ``[chunk*size, chunk*size+size)`` of the device's package (all of it when
+        size <= 0; none, with 200, past its end), streamed from the store chunk by chunk. As
+        ThingsBoard: 404 with no body when nothing (or a URL package) is assigned, 400 with no
+        body when title or version is not the assigned package's."""
+        params = call.params()
+        title, version = params.get("title"), params.get("version")
+        for name, value in (("title", title), ("version", version)):
+            if value is None:
+                raise BadRequest(f"Required request parameter '{name}' is not present")
+        size, chunk = _int_param(params, "size"), _int_param(params, "chunk")
+        if chunk < 0:
+            raise BadRequest(f"chunk must not be negative, got {chunk}")
+        package = await self.services.ota.assigned(call.device, kind)
+        if package is None or not package.has_data or package.data_size is None:
+            await send_empty(send, 404)
+            return
+        if package.title != title or package.version != version:
+            await send_empty(send, 400)
+            return
+        start, end = chunk_range(package.data_size, size, chunk)
+        headers = attachment_headers(package.file_name or package.title, package.content_type,
+                                     end - start)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for piece in self.services.ota.stream(package, start, end):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def provision(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """``POST /api/v1/provision``: 200 with the outcome in ``status`` whatever it is; 400
+        for a body that is not a provision request, 429 while the address is rate limited."""
+        if scope["method"] != "POST":
+            await send_error(send, 405, f"Request method '{scope['method']}' is not supported",
+                             [(b"allow", b"POST")])
+            return
+        body = await read_body(receive, limit)
+        if not body:
+            raise BadRequest("Required request body is missing")
+        request = request_from_json(parse_payload(body))
+        client = scope.get("client")
+        result = await self.services.provisioning.provision(request, client[0] if client else "")
+        await send_json(send, response_json(result))
+
 
 def _as_text(value: Any) -> str:
     """A JSON primitive as text, as Gson's getAsString reads it; absent is empty."""
@@ -292,6 +357,18 @@ def _as_int(value: Any, name: str) -> int:
         return int(float(value)) if not isinstance(value, int) else value
     except (TypeError, ValueError):
         raise InvalidPayload(f"{name} must be a number") from None
+
+
+def _int_param(params: dict[str, str], name: str) -> int:
+    """An optional integer query parameter, 0 when absent; anything else but a number is
+    a 400, as Spring answers for an int parameter."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"Failed to convert value of '{name}': '{raw}' is not a number") from None
 
 
 def _key_list(raw: str | None) -> list[str] | None:

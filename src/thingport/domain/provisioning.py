@@ -1,0 +1,132 @@
+"""ThingsBoard's provision request and answer JSON (``POST /api/v1/provision``), typed.
+
+A request's text fields are read as Gson's ``getAsString`` reads them: numbers and booleans as
+their text, an absent field as empty. The answer keeps ThingsBoard's key order:
+``credentialsValue``, ``credentialsType``, ``status`` (or ``errorMsg``, ``status``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from thingport.domain.model import CredentialsType, DeviceCredentials
+from thingport.errors import InvalidPayload
+
+KEY_FIELD = "provisionDeviceKey"
+SECRET_FIELD = "provisionDeviceSecret"
+
+
+class ProvisionStatus(enum.StrEnum):
+    """The outcome a device reads from the answer's ``status``."""
+
+    SUCCESS = "SUCCESS"
+    NOT_FOUND = "NOT_FOUND"
+    FAILURE = "FAILURE"
+
+
+#: ThingsBoard's ``errorMsg`` texts.
+ERROR_MESSAGES = {
+    ProvisionStatus.NOT_FOUND: "Provision data was not found!",
+    ProvisionStatus.FAILURE: "Failed to provision device!",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionRequest:
+    """What a device asks for; a field it did not send is empty."""
+
+    provision_device_key: str
+    provision_device_secret: str = field(repr=False)
+    device_name: str = ""
+    credentials_type: CredentialsType = CredentialsType.ACCESS_TOKEN
+    token: str = field(default="", repr=False)
+    client_id: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    #: The X.509 certificate (PEM); ThingsBoard calls the field ``hash``.
+    certificate: str = ""
+    gateway: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionResult:
+    """The outcome, with the device's credentials on SUCCESS."""
+
+    status: ProvisionStatus
+    credentials: DeviceCredentials | None = None
+
+
+def request_from_json(body: Any) -> ProvisionRequest:
+    """The request in a parsed body; InvalidPayload when it is not an object, lacks the key or
+    the secret field, or names an unknown credentials type (ThingsBoard answers 500 to all)."""
+    if not isinstance(body, dict):
+        raise InvalidPayload("The provision request must be a JSON object")
+    for required in (KEY_FIELD, SECRET_FIELD):
+        if body.get(required) is None:
+            raise InvalidPayload(f"Failed to find the field {required} in the provision request")
+    kind = CredentialsType.ACCESS_TOKEN
+    if body.get("credentialsType") is not None:
+        name = _text(body, "credentialsType")
+        try:
+            kind = CredentialsType(name)
+        except ValueError:
+            raise InvalidPayload(f"Unknown credentialsType: {name}") from None
+    return ProvisionRequest(
+        provision_device_key=_text(body, KEY_FIELD),
+        provision_device_secret=_text(body, SECRET_FIELD),
+        device_name=_text(body, "deviceName"),
+        credentials_type=kind,
+        token=_text(body, "token"),
+        client_id=_text(body, "clientId"),
+        username=_text(body, "username"),
+        password=_text(body, "password"),
+        certificate=_text(body, "hash"),
+        gateway=_flag(body.get("gateway")),
+    )
+
+
+def response_json(result: ProvisionResult) -> dict[str, Any]:
+    """The answer's JSON object, in ThingsBoard's key order."""
+    if result.status is not ProvisionStatus.SUCCESS:
+        return {"errorMsg": ERROR_MESSAGES[result.status], "status": result.status.value}
+    credentials = result.credentials
+    assert credentials is not None
+    value: Any
+    if credentials.credentials_type is CredentialsType.ACCESS_TOKEN:
+        value = credentials.credentials_id
+    elif credentials.credentials_type is CredentialsType.MQTT_BASIC:
+        # Stored as JSON text; the answer carries it as an object.
+        value = orjson.loads(credentials.credentials_value or "{}")
+    else:
+        value = credentials.credentials_value
+    return {
+        "credentialsValue": value,
+        "credentialsType": credentials.credentials_type.value,
+        "status": ProvisionStatus.SUCCESS.value,
+    }
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        raise InvalidPayload(f"{name} must be a string")
+    return str(value)
+
+
+def _flag(value: Any) -> bool:
+    """Gson's ``getAsBoolean``: a boolean, or text that reads "true" in any case."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (dict, list)):
+        raise InvalidPayload("gateway must be a boolean")
+    return str(value).lower() == "true"
