@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def announce(created: list[FirstLogin]) -> None:
         shown = login.password if login.generated else "(the password you configured)"
         lines.append(f"  {login.authority.value:<13} {login.email}  password: {shown}")
     lines.append("")
-    print("\n".join(lines), flush=True)
+    # stderr: a command's own output (a token) stays clean for $(thingport device create x).
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 class Thingport:

@@ -179,16 +179,10 @@ def device_list(tenant: str | None, **options: Any) -> None:
     async def work(services: Services) -> list[tuple[str, str, str, str]]:
         owner = await find_tenant(services, tenant)
         rows = []
-        page = 0
-        while True:
-            link = PageLink(500, page, sort_property="name")
-            result = await services.devices.find(owner.id, link)
-            for d in result.data:
-                credentials = await services.devices.get_credentials(owner.id, d.id)
-                rows.append((d.name, d.type, str(d.id), credentials.credentials_id))
-            if not result.has_next:
-                return rows
-            page += 1
+        for d in sorted(await services.devices.find_all(owner.id), key=lambda d: d.name):
+            credentials = await services.devices.get_credentials(owner.id, d.id)
+            rows.append((d.name, d.type, str(d.id), credentials.credentials_id))
+        return rows
 
     for name, kind, device_id, token in run_with_services(options, work):
         click.echo(f"{name}\t{kind}\t{device_id}\t{token}")
