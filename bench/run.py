@@ -41,6 +41,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,6 +198,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> dict[str, float]:
+    """Seconds of CPU time of the whole machine so far, summed over cores: busy, iowait, steal."""
+    try:
+        values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return {"busy": 0.0, "iowait": 0.0, "steal": 0.0}
+    user, nice, system, _idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"busy": (user + nice + system + irq + softirq) / tick, "iowait": iowait / tick,
+            "steal": steal / tick}
+
+
+#: Busy CPU of other processes (in % of one core) above which a machine is not quiet, and a run
+#: during which they used more is marked noisy. Kernel threads doing the server's own disk
+#: writes take a few %.
+NOISE_CPU_PERCENT = 25.0
+
+
+def wait_quiet(max_wait: float, own_pid: int) -> float:
+    """Wait until the rest of the machine is idle (other processes below NOISE_CPU_PERCENT over
+    a second; other users of this machine may be running tests), at most ``max_wait`` seconds.
+    Returns the seconds waited."""
+    started = time.monotonic()
+    announced = False
+    while True:
+        before, own_before = machine_cpu()["busy"], cpu_seconds(own_pid)
+        time.sleep(1)
+        other = machine_cpu()["busy"] - before - (cpu_seconds(own_pid) - own_before)
+        waited = time.monotonic() - started
+        if 100 * other < NOISE_CPU_PERCENT or waited >= max_wait:
+            if announced:
+                state = "quiet" if 100 * other < NOISE_CPU_PERCENT else "still busy, going on"
+                print(f"  ... {state} after {waited:.0f}s", flush=True)
+            return round(waited, 1)
+        if not announced:
+            print(f"  machine busy (other processes use {100 * other:.0f}% CPU); waiting up to "
+                  f"{max_wait:.0f}s for it to calm down", flush=True)
+            announced = True
+
+
 def written_bytes(pid: int) -> int:
     """Bytes the process (all its threads) has caused to be written to storage so far."""
     try:
@@ -222,6 +263,7 @@ class WrkRun:
     wrk_cpu_s: float
     server_cpu_s: float
     server_written_bytes: int
+    machine_cpu_s: dict[str, float]
 
     @property
     def socket_errors(self) -> int:
@@ -241,6 +283,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_server = cpu_seconds(server_pid)
     before_written = written_bytes(server_pid)
+    before_machine = machine_cpu()
     process = children.start(args, capture=True)
     try:
         out, err = process.communicate(timeout=duration + 60)
@@ -249,6 +292,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
         raise BenchError(f"wrk did not finish in {duration + 60:.0f}s: {' '.join(args)}") from None
     server_cpu = cpu_seconds(server_pid) - before_server
     server_written = written_bytes(server_pid) - before_written
+    after_machine = machine_cpu()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after_children.ru_utime - before_children.ru_utime
                + after_children.ru_stime - before_children.ru_stime)
@@ -264,6 +308,7 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
         first_unexpected=data["first_unexpected"], errors=data["errors"],
         latency_us=data["latency_us"], wrk_cpu_s=round(wrk_cpu, 2),
         server_cpu_s=round(server_cpu, 2), server_written_bytes=server_written,
+        machine_cpu_s={k: round(after_machine[k] - before_machine[k], 2) for k in after_machine},
     )
 
 
@@ -273,6 +318,7 @@ class Result:
     system: str
     scenario: str
     samples_per_request: int
+    round: int = 1
     ok: bool = False
     failure: str = ""
     requests: int = 0
@@ -285,6 +331,13 @@ class Result:
     max_ms: float = 0.0
     server_cpu_percent: float = 0.0  # of one core, during the measured run
     wrk_cpu_percent: float = 0.0
+    # The rest of the machine's busy CPU (other processes, kernel threads), and the time the
+    # hypervisor gave the cores to someone else, during the measured run: noise indicators.
+    other_cpu_percent: float = 0.0
+    steal_percent: float = 0.0
+    iowait_percent: float = 0.0
+    noisy: bool = False  # other processes used more than NOISE_CPU_PERCENT during the run
+    waited_for_quiet_s: float = 0.0
     server_write_mb_per_s: float = 0.0  # storage writes of the server during the measured run
     written_bytes_per_sample: float = 0.0
     acknowledged_total: int = 0  # warm-up + measured requests answered with the expected status
@@ -308,6 +361,11 @@ def fill(result: Result, warmup: WrkRun | None, run: WrkRun) -> Result:
         result.server_cpu_percent = round(100 * run.server_cpu_s / run.duration_s, 1)
         result.wrk_cpu_percent = round(100 * run.wrk_cpu_s / run.duration_s, 1)
         result.server_write_mb_per_s = round(run.server_written_bytes / run.duration_s / 1e6, 1)
+        other = run.machine_cpu_s["busy"] - run.server_cpu_s - run.wrk_cpu_s
+        result.other_cpu_percent = round(max(0.0, 100 * other / run.duration_s), 1)
+        result.noisy = result.other_cpu_percent > NOISE_CPU_PERCENT
+        result.steal_percent = round(100 * run.machine_cpu_s["steal"] / run.duration_s, 1)
+        result.iowait_percent = round(100 * run.machine_cpu_s["iowait"] / run.duration_s, 1)
     if run.requests:
         result.written_bytes_per_sample = round(
             run.server_written_bytes / (run.requests * result.samples_per_request), 1)
@@ -410,8 +468,8 @@ class Thingport:
                     return str(answer.json()["id"]["id"])
 
                 # The first device alone: the server creates the tenant's default device
-                # profile on first use, and concurrent first creations race on it (a 400
-                # "Device profile with such name already exists!").
+                # profile on first use, and before commit 11c6065 concurrent first creations
+                # raced on it (a 400 "Device profile with such name already exists!").
                 first = await create(1, tokens[0])
                 rest = await asyncio.gather(
                     *(create(i, t) for i, t in enumerate(tokens[1:], start=2)))
@@ -467,25 +525,30 @@ def bench_thingport(children: Children, root: Path, scenario: Scenario,
         tokens_file.write_text("\n".join(tokens) + "\n")
         script = LUA_DIR / "telemetry.lua"
         script_args = [str(tokens_file), str(scenario.samples)]
+        result.waited_for_quiet_s = wait_quiet(opts.quiet_wait, server.pid)
         warmup = None
         if opts.warmup > 0:
             warmup = run_wrk(children, script, server.url, script_args, duration=opts.warmup,
                              connections=opts.connections, threads=opts.threads,
                              server_pid=server.pid)
-        profiler = start_profiler(children, server.pid, opts, profile_dir,
-                                  f"thingport-{scenario.name}")
+        profiler = start_profiler(children, server.pid, opts, profile_dir, root.name)
         run = run_wrk(children, script, server.url, script_args, duration=opts.duration,
                       connections=opts.connections, threads=opts.threads, server_pid=server.pid)
         if profiler is not None:
             raw = profile_dir is not None and opts.profile_format == "raw"
-            finish_profiler(profiler, profile_dir / f"thingport-{scenario.name}.txt"
+            finish_profiler(profiler, profile_dir / f"{root.name}.txt"
                             if raw and profile_dir else None)
         fill(result, warmup, run)
-        result.latest = server.latest(ids[0], scenario.thingport_key)
+        # The latest value of the first device (of the first 20) that got a request.
+        for device_id in ids[:20]:
+            result.latest = server.latest(device_id, scenario.thingport_key)
+            if result.latest is not None:
+                result.latest = {"device": device_id, **result.latest}
+                break
         result.stored = server.count_entries(ids, scenario.thingport_key)
         check_stored(result, min_stored_share(opts.devices, opts.connections))
-    except BenchError as exc:
-        result.failure = str(exc)
+    except (BenchError, httpx.HTTPError, TimeoutError) as exc:
+        result.failure = f"{type(exc).__name__}: {exc}"
     finally:
         server.stop()
     if not result.ok and server.log.exists():
@@ -578,9 +641,12 @@ class Influx:
         return int(series[0]["values"][0][1]) if series else 0
 
     def latest(self, measurement: str) -> Any:
-        data = self.query(f'SELECT last("value") FROM "{measurement}" WHERE device = \'d1\'')
+        data = self.query(f'SELECT last("value") FROM "{measurement}" GROUP BY "device" LIMIT 1')
         series = data["results"][0].get("series") or []
-        return series[0]["values"][0] if series else None
+        if not series:
+            return None
+        return {"device": series[0].get("tags", {}).get("device"),
+                "time": series[0]["values"][0][0], "value": series[0]["values"][0][1]}
 
 
 def bench_influx(children: Children, root: Path, scenario: Scenario,
@@ -594,6 +660,7 @@ def bench_influx(children: Children, root: Path, scenario: Scenario,
               flush=True)
         script = LUA_DIR / "influx.lua"
         script_args = [str(opts.devices), str(scenario.samples), INFLUX_DB]
+        result.waited_for_quiet_s = wait_quiet(opts.quiet_wait, server.pid)
         warmup = None
         if opts.warmup > 0:
             warmup = run_wrk(children, script, server.url, script_args, duration=opts.warmup,
@@ -605,8 +672,8 @@ def bench_influx(children: Children, root: Path, scenario: Scenario,
         result.latest = server.latest(scenario.influx_measurement)
         result.stored = server.count(scenario.influx_measurement)
         check_stored(result)
-    except BenchError as exc:
-        result.failure = str(exc)
+    except (BenchError, httpx.HTTPError, TimeoutError) as exc:
+        result.failure = f"{type(exc).__name__}: {exc}"
     finally:
         server.stop()
     if not result.ok and server.log.exists():
@@ -725,44 +792,112 @@ def disk_of(path: Path) -> dict[str, Any]:
     return info
 
 
-def ratios(results: Sequence[Result]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def summarize(results: Sequence[Result]) -> dict[str, dict[str, Any]]:
+    """Per scenario and system, over the rounds: the median figures, and the range of req/s.
+
+    ``ok`` is false when any round failed; the figures are of the rounds that passed. When both
+    systems have quiet rounds in a scenario (no other busy process on the machine), only those
+    count, so that the ratio compares like with like; ``noisy`` says a noisy round counted.
+    """
+    out: dict[str, dict[str, Any]] = {}
     for scenario in SCENARIOS:
-        ours = next((r for r in results if r.system == "thingport"
-                     and r.scenario == scenario.name), None)
-        theirs = next((r for r in results if r.system == "influxdb"
-                       and r.scenario == scenario.name), None)
+        by_system = {system: [r for r in results
+                              if r.scenario == scenario.name and r.system == system]
+                     for system in ("thingport", "influxdb")}
+        by_system = {k: v for k, v in by_system.items() if v}
+        quiet_everywhere = all(any(r.ok and not r.noisy for r in runs)
+                               for runs in by_system.values())
+        for system, runs in by_system.items():
+            passed = [r for r in runs if r.ok]
+            used = [r for r in passed if not r.noisy] if quiet_everywhere else passed
+            rates = [r.requests_per_s for r in used]
+            out.setdefault(scenario.name, {})[system] = {
+                "ok": len(passed) == len(runs), "rounds": len(runs), "passed": len(passed),
+                "median_of": len(used), "noisy": any(r.noisy for r in used),
+                "requests_per_s": round(_median(rates), 1),
+                "samples_per_s": round(_median([r.samples_per_s for r in used]), 1),
+                "p50_ms": round(_median([r.p50_ms for r in used]), 2),
+                "p99_ms": round(_median([r.p99_ms for r in used]), 2),
+                "requests_per_s_min": min(rates, default=0.0),
+                "requests_per_s_max": max(rates, default=0.0),
+            }
+    return out
+
+
+def ratios(results: Sequence[Result]) -> dict[str, float | None]:
+    """thingport / InfluxDB requests/s (= samples/s) per scenario, of the medians over the
+    rounds; None when a run of the scenario failed."""
+    out: dict[str, float | None] = {}
+    for name, systems in summarize(results).items():
+        ours, theirs = systems.get("thingport"), systems.get("influxdb")
         if ours is None or theirs is None:
             continue
-        ok = ours.ok and theirs.ok and theirs.requests_per_s > 0
-        out[scenario.name] = round(ours.requests_per_s / theirs.requests_per_s, 3) if ok else None
+        ok = ours["ok"] and theirs["ok"] and theirs["requests_per_s"] > 0
+        out[name] = round(ours["requests_per_s"] / theirs["requests_per_s"], 3) if ok else None
+    return out
+
+
+def ratios_per_round(results: Sequence[Result]) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {}
+    for scenario in SCENARIOS:
+        rounds = sorted({r.round for r in results if r.scenario == scenario.name})
+        for n in rounds:
+            found = ratios([r for r in results if r.round == n])
+            if scenario.name in found:
+                out.setdefault(scenario.name, []).append(found[scenario.name])
     return out
 
 
 def table(results: Sequence[Result]) -> str:
     titles = {s.name: f"{s.name}: {s.title}" for s in SCENARIOS}
+    many = len({r.round for r in results}) > 1
     head = (f"{'scenario':<24} {'system':<10} {'req/s':>9} {'samples/s':>11} {'p50 ms':>8} "
-            f"{'p99 ms':>8} {'srv CPU':>8} {'wrk CPU':>8} {'MB/s wr':>8} {'B/smpl':>7}  status")
+            f"{'p99 ms':>8} {'srv CPU':>8} {'wrk CPU':>8} {'oth CPU':>8} {'MB/s wr':>8} "
+            f"{'B/smpl':>7}  status")
     lines = [head, "-" * len(head)]
+    summary = summarize(results)
     found = ratios(results)
+    per_round = ratios_per_round(results)
     for scenario in SCENARIOS:
         for r in (x for x in results if x.scenario == scenario.name):
+            label = f"{r.system} #{r.round}" if many else r.system
             if r.ok:
                 lines.append(
-                    f"{titles[r.scenario]:<24} {r.system:<10} {r.requests_per_s:>9.0f} "
+                    f"{titles[r.scenario]:<24} {label:<10} {r.requests_per_s:>9.0f} "
                     f"{r.samples_per_s:>11.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
                     f"{r.server_cpu_percent:>7.0f}% {r.wrk_cpu_percent:>7.0f}% "
+                    f"{r.other_cpu_percent:>7.0f}% "
                     f"{r.server_write_mb_per_s:>8.1f} {r.written_bytes_per_sample:>7.0f}  ok "
-                    f"(stored {r.stored}/{r.acknowledged_total})")
+                    f"(stored {r.stored}/{r.acknowledged_total})"
+                    + (" NOISY: other processes were busy" if r.noisy else ""))
             else:
-                lines.append(f"{titles[r.scenario]:<24} {r.system:<10} {'-':>9} {'-':>11} "
-                             f"{'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>7}  "
+                lines.append(f"{titles[r.scenario]:<24} {label:<10} {'-':>9} {'-':>11} "
+                             f"{'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {'-':>7}  "
                              f"FAILED: {r.failure[:400]}")
+        if many:
+            for system, m in summary.get(scenario.name, {}).items():
+                lines.append(
+                    f"{titles[scenario.name]:<24} {system[:6] + ' med':<10} "
+                    f"{m['requests_per_s']:>9.0f} {m['samples_per_s']:>11.0f} "
+                    f"{m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f}  median of {m['median_of']} "
+                    f"{'runs, some NOISY' if m['noisy'] else 'quiet runs'} "
+                    f"(req/s {m['requests_per_s_min']:.0f}..{m['requests_per_s_max']:.0f})"
+                    + ("" if m["ok"] else f", {m['rounds'] - m['passed']} FAILED"))
         if scenario.name in found:
             value = found[scenario.name]
             shown = f"{value:.2f}x" if value is not None else "n/a (a run failed)"
+            if value is not None and any(m["noisy"] for m in summary[scenario.name].values()):
+                shown += " NOISY"
+            rounds = ""
+            if many:
+                rounds = ", per round: " + " ".join(
+                    f"{x:.2f}" if x is not None else "-" for x in per_round[scenario.name])
             lines.append(f"{titles[scenario.name]:<24} {'ratio':<10} {shown:>9}  "
-                         "(thingport / InfluxDB, requests/s = samples/s)")
+                         f"(thingport / InfluxDB, requests/s = samples/s{rounds})")
     return "\n".join(lines)
 
 
@@ -776,8 +911,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--scenarios", default="AB", help="which scenarios: A, B or AB")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of everything; the ratio is then of the medians")
     parser.add_argument("--skip-influx", action="store_true", help="thingport only")
     parser.add_argument("--skip-thingport", action="store_true", help="InfluxDB only")
+    parser.add_argument("--quiet-wait", type=float, default=120,
+                        help="seconds to wait at most, before each run, for other processes "
+                             "to stop using the CPU (0: do not wait)")
     parser.add_argument("--tmp-dir", type=Path, default=None,
                         help="where the data directories go (default: the system temp dir); "
                              "put it on the disk you want to measure")
@@ -790,8 +930,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "functions) on the console and in <name>.top.txt")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     opts = parser.parse_args(argv)
-    if opts.duration <= 0 or opts.connections <= 0 or opts.devices <= 0 or opts.threads <= 0:
-        parser.error("--duration, --connections, --devices and --threads must be positive")
+    if opts.quiet_wait < 0:
+        parser.error("--quiet-wait must be zero or more")
+    if min(opts.duration, opts.connections, opts.devices, opts.threads, opts.repeat) <= 0:
+        parser.error("--duration, --connections, --devices, --threads and --repeat must be "
+                     "positive")
     if opts.connections < opts.threads:
         parser.error("--connections must be at least --threads")
     if not set(opts.scenarios.upper()) <= {s.name for s in SCENARIOS}:
@@ -802,6 +945,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 @contextlib.contextmanager
 def signals_stop() -> Iterator[None]:
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # Ctrl-C also when started from a shell that had SIGINT ignored (`cmd &` in a script).
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
@@ -827,20 +972,31 @@ def main(argv: Sequence[str] | None = None) -> int:
           flush=True)
     try:
         with signals_stop():
-            for scenario in SCENARIOS:
-                if scenario.name not in opts.scenarios.upper():
-                    continue
-                if not opts.skip_thingport:
-                    results.append(bench_thingport(
-                        children, tmp / f"thingport-{scenario.name}", scenario, opts,
-                        profile_dir))
-                    print(f"  -> {summary_line(results[-1])}", flush=True)
-                if not opts.skip_influx:
-                    results.append(bench_influx(
-                        children, tmp / f"influxdb-{scenario.name}", scenario, opts))
-                    print(f"  -> {summary_line(results[-1])}", flush=True)
+            for n in range(1, opts.repeat + 1):
+                for scenario in SCENARIOS:
+                    if scenario.name not in opts.scenarios.upper():
+                        continue
+                    # Odd rounds thingport first, even rounds InfluxDB first: a drift of the
+                    # machine during a round does not always favour the same system.
+                    systems = ["thingport", "influxdb"]
+                    if n % 2 == 0:
+                        systems.reverse()
+                    for system in systems:
+                        if system == "thingport" and not opts.skip_thingport:
+                            root = tmp / f"thingport-{scenario.name}-{n}"
+                            result = bench_thingport(children, root, scenario, opts, profile_dir)
+                        elif system == "influxdb" and not opts.skip_influx:
+                            root = tmp / f"influxdb-{scenario.name}-{n}"
+                            result = bench_influx(children, root, scenario, opts)
+                        else:
+                            continue
+                        result.round = n
+                        results.append(result)
+                        print(f"  -> {summary_line(result)}", flush=True)
+                        if not opts.keep:
+                            shutil.rmtree(root, ignore_errors=True)
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"\ninterrupted ({exc or 'Ctrl-C'}); stopping", file=sys.stderr)
+        print(f"\ninterrupted ({str(exc) or 'Ctrl-C'}); stopping", file=sys.stderr)
         children.stop_all()
         cleanup(tmp, opts.keep)
         return 130
@@ -855,7 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "settings": {"duration_s": opts.duration, "warmup_s": opts.warmup,
                      "connections": opts.connections, "wrk_threads": opts.threads,
-                     "devices": opts.devices, "profiled": opts.profile},
+                     "devices": opts.devices, "repeat": opts.repeat, "profiled": opts.profile},
         "payloads": {
             "thingport": {"A": '{"temperature":<float>}',
                           "B": 'one flat object {"k0":<float>,...,"k99":<float>}'},
@@ -864,7 +1020,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "machine": {**machine(), "disk": disk_of(tmp)},
         "results": [asdict(r) for r in results],
+        "summary": summarize(results),
         "ratio_thingport_over_influxdb": ratios(results),
+        "ratio_per_round": ratios_per_round(results),
     }
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(report, indent=2) + "\n")
@@ -874,12 +1032,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def summary_line(r: Result) -> str:
     if not r.ok:
-        return f"{r.system} {r.scenario}: FAILED: {r.failure[:400]}"
-    return (f"{r.system} {r.scenario}: {r.requests_per_s:.0f} req/s, {r.samples_per_s:.0f} "
-            f"samples/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, server CPU "
-            f"{r.server_cpu_percent:.0f}%, writes {r.server_write_mb_per_s:.1f} MB/s "
+        return f"{r.system} {r.scenario}#{r.round}: FAILED: {r.failure[:400]}"
+    return (f"{r.system} {r.scenario}#{r.round}: {r.requests_per_s:.0f} req/s, "
+            f"{r.samples_per_s:.0f} samples/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
+            f"server CPU {r.server_cpu_percent:.0f}%, writes {r.server_write_mb_per_s:.1f} MB/s "
             f"({r.written_bytes_per_sample:.0f} B/sample), "
-            f"stored {r.stored}/{r.acknowledged_total}")
+            f"other CPU {r.other_cpu_percent:.0f}%, stored {r.stored}/{r.acknowledged_total}"
+            + (" NOISY" if r.noisy else ""))
 
 
 def cleanup(tmp: Path, keep: bool) -> None:

@@ -35,11 +35,13 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib.resources
+import logging
 import math
 import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
@@ -112,9 +114,22 @@ DEFAULT_READERS: Final = 4
 _BUSY_TIMEOUT_MS: Final = 10_000
 _DEVICE_CACHE_LIMIT: Final = 200_000
 
+log = logging.getLogger(__name__)
+
 _MIGRATION_NAME = re.compile(r"(\d{4})_[A-Za-z0-9_\-]+\.sql")
 
-_INSERT_TS: Final = "INSERT OR REPLACE INTO ts_kv (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?)"
+# Samples go to the append-only log first; _merge_log moves them into ts_kv (see 0004).
+_INSERT_TS: Final = "INSERT INTO ts_kv_log (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?)"
+# Sorted for locality in ts_kv; by seq last, so a later write at an equal (device, key, ts)
+# replaces the earlier one, as a direct INSERT OR REPLACE would have.
+_MERGE_LOG: Final = (
+    "INSERT OR REPLACE INTO ts_kv (device, key, ts, type, v) "
+    "SELECT device, key, ts, type, v FROM ts_kv_log ORDER BY device, key, ts, seq"
+)
+#: Merge the log once it holds this many samples...
+MERGE_ROWS: Final = 50_000
+#: ...or once its oldest unmerged sample has waited this long.
+MERGE_INTERVAL_S: Final = 1.0
 # `>=`: a later write at an equal timestamp replaces the value, as it does in ts_kv.
 _UPSERT_LATEST: Final = (
     "INSERT INTO ts_kv_latest (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?) "
@@ -582,6 +597,9 @@ class _Tx:
         self.conn = conn
         self.keys: dict[str, int] = {}
         self.devices: dict[UUID, int] = {}
+        #: Samples appended to ts_kv_log since the last merge (it drives when to merge; reads
+        #: do not rely on it: they merge whatever is there).
+        self.log_rows = 0
         #: Keys inserted by the running operation, forgotten if its savepoint rolls back.
         self.new_keys: list[str] = []
         # Shared with the event loop, which only reads them; written here after COMMIT only.
@@ -594,6 +612,12 @@ class _Tx:
     def load_keys(self) -> None:
         self.keys = dict(self.conn.execute("SELECT key, key_id FROM key_dictionary"))
         self._published_keys.update(self.keys)
+
+    def merge_log(self) -> None:
+        """Move every logged sample into ts_kv, within the open transaction."""
+        self.conn.execute(_MERGE_LOG)
+        self.conn.execute("DELETE FROM ts_kv_log")
+        self.log_rows = 0
 
     def forget_all(self) -> None:
         """Drop every cached id: the transaction that may have created them rolled back."""
@@ -726,6 +750,8 @@ class _Writer:
             self.conn = conn
             self._tx = _Tx(conn, self._published_keys, self._published_devices)
             self._tx.load_keys()
+            # Samples a crash left unmerged are merged with the next ones.
+            self._tx.log_rows = conn.execute("SELECT count(*) FROM ts_kv_log").fetchone()[0]
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -736,11 +762,20 @@ class _Writer:
 
     def _loop(self) -> None:
         get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self._batch_limit
+        tx = cast(_Tx, self._tx)
+        logged_since: float | None = time.monotonic() if tx.log_rows else None
         stopping = False
         while not stopping:
-            item = get()
+            try:
+                if logged_since is None:
+                    item = get()
+                else:
+                    item = get(timeout=max(0.0, logged_since + MERGE_INTERVAL_S
+                                           - time.monotonic()))
+            except queue.Empty:
+                item = None
             batch: list[_Op | _TelemetryOp] = []
-            while True:
+            while item is not None:
                 if item is _STOP:
                     stopping = True
                     break
@@ -753,6 +788,29 @@ class _Writer:
                     break
             if batch:
                 self._run_batch(batch)
+            if tx.log_rows and logged_since is None:
+                logged_since = time.monotonic()
+            if logged_since is not None and (
+                stopping or tx.log_rows >= MERGE_ROWS
+                or time.monotonic() - logged_since >= MERGE_INTERVAL_S
+            ):
+                self._merge()
+                logged_since = time.monotonic() if tx.log_rows else None
+
+    def _merge(self) -> None:
+        """Merge the sample log into ts_kv in a transaction of its own. A failure leaves the
+        samples in the log, where reads still find them after their own merge."""
+        tx = cast(_Tx, self._tx)
+        conn = tx.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            tx.merge_log()
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("merging the sample log failed; it stays and is merged later")
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
 
     def _run_batch(self, batch: list[_Op | _TelemetryOp]) -> None:
         tx = cast(_Tx, self._tx)
@@ -901,6 +959,7 @@ class _Writer:
             conn.execute("RELEASE telemetry")
         else:
             conn.execute("RELEASE telemetry")
+            tx.log_rows += len(rows)
             return
         for index, start, end, newest in spans:
             conn.execute("SAVEPOINT telemetry")
@@ -912,6 +971,8 @@ class _Writer:
                     raise _TransactionLost(exc) from exc
                 conn.execute("ROLLBACK TO telemetry")
                 errors[index] = _translate(exc)
+            else:
+                tx.log_rows += end - start
             conn.execute("RELEASE telemetry")
 
     @staticmethod
@@ -988,6 +1049,11 @@ class SQLiteStore(SQLiteOtaMixin, Store):
         return SQLiteStats(w.transactions, w.operations, w.largest_batch)
 
     # -- plumbing ----------------------------------------------------------------------------
+    async def _merge_log(self) -> None:
+        """Merge the sample log into ts_kv, so that a read of ts_kv sees every acknowledged
+        sample (one writer round trip; it writes nothing when the log is empty)."""
+        await self._write(lambda tx: tx.merge_log())
+
     async def _write(self, fn: Callable[[_Tx], _R]) -> _R:
         if not self._open:
             raise RuntimeError("SQLiteStore is not open")
@@ -1366,7 +1432,8 @@ class SQLiteStore(SQLiteOtaMixin, Store):
                 return
             seq = row[0]
             # No foreign keys on the hot tables (see the schema), so delete their rows here.
-            for table in ("ts_kv", "ts_kv_latest", "attribute_kv", "attribute_change"):
+            for table in ("ts_kv", "ts_kv_log", "ts_kv_latest", "attribute_kv",
+                          "attribute_change"):
                 tx.conn.execute(f"DELETE FROM {table} WHERE device = ?", (seq,))
             # These have cascading foreign keys too; deleting them here keeps this correct
             # on a connection where foreign keys are off.
@@ -1504,6 +1571,7 @@ class SQLiteStore(SQLiteOtaMixin, Store):
                 for ts, code, v in conn.execute(sql, params)
             ]
 
+        await self._merge_log()
         return await self._read(read)
 
     async def aggregate_telemetry(
@@ -1559,6 +1627,7 @@ class SQLiteStore(SQLiteOtaMixin, Store):
                     out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
             return out
 
+        await self._merge_log()
         return await self._read(read)
 
     async def get_telemetry_keys(self, device_id: UUID) -> list[str]:
@@ -1592,6 +1661,7 @@ class SQLiteStore(SQLiteOtaMixin, Store):
                 seq = tx.device_seq(device_id)
             except NotFound:
                 return
+            tx.merge_log()
             conn = tx.conn
             for key in dict.fromkeys(keys):
                 kid = tx.find_key_id(key)
