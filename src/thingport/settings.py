@@ -70,8 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "THINGPORT_DATA_DIR", "./thingport-data",
             "Directory for the SQLite database and the generated JWT key."),
     Setting("database_url", "THINGPORT_DATABASE_URL", None,
-            "Store URL: sqlite:///path/to/file.db (default: <data-dir>/thingport.db) "
-            "or postgresql://user@host/db."),
+            "Store URL: sqlite:///path/to/file.db (default: <data-dir>/thingport.db)."),
     Setting("request_timeout_ms", "HTTP_REQUEST_TIMEOUT", 60000,
             "Default wait of long polls and client-side RPC, in ms.", parse_positive_int),
     Setting("max_request_timeout_ms", "HTTP_MAX_REQUEST_TIMEOUT", 300000,
