@@ -48,6 +48,24 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def until_idle(pid: int, timeout: float = 120.0) -> None:
+    """Wait until the server uses under 5 % of a core: every poll sent has been taken in."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - last < 0.05:
+            return
+        last = now
+    raise RuntimeError("the server never went idle")
+
+
 def raise_fd_limit(need: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < need:
@@ -129,7 +147,8 @@ async def measure(base: str, port: int, pid: int, count: int, commands: int) -> 
     deadline = time.monotonic() + 120
     while sum(d.polling for d in devices) < count and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-    await asyncio.sleep(3)  # let the server take in the last requests
+    # The client has sent every poll; the server may still be taking them in.
+    await until_idle(pid)
     holding = sum(d.polling for d in devices)
     rss_polling = rss_mb(pid)
     print(f"{holding} polls open; server RSS {rss_polling:.0f} MB "
@@ -158,6 +177,7 @@ async def measure(base: str, port: int, pid: int, count: int, commands: int) -> 
     for device in devices:
         if device.writer:
             device.writer.close()
+    slowest = sorted(range(len(latencies)), key=latencies.__getitem__)[-3:][::-1]
     latencies.sort()
     return {
         "devices": count,
@@ -170,6 +190,9 @@ async def measure(base: str, port: int, pid: int, count: int, commands: int) -> 
         "latency_p50_ms": round(statistics.median(latencies), 2),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
         "latency_max_ms": round(latencies[-1], 2),
+        # Which commands (0-based, in sending order) were slowest: a first-command effect
+        # and a periodic pause look different.
+        "slowest_commands": slowest,
     }
 
 
