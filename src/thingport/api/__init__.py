@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,7 +37,7 @@ def routes() -> list[BaseRoute]:
 
 
 def _error_response(status: int, message: str, code: int | None = None,
-                    headers: dict[str, str] | None = None) -> Response:
+                    headers: Mapping[str, str] | None = None) -> Response:
     return Response(error_body(status, message, code), status_code=status,
                     media_type="application/json", headers=headers)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -75,7 +75,7 @@ def _parameters(path: str, query: list[str]) -> list[dict[str, Any]]:
     return params
 
 
-def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
+def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
     """OpenAPI 3.0 for every route (and the device API)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -130,7 +130,7 @@ _PAGE = """<!doctype html>
 </body></html>"""
 
 
-def docs_routes(api_routes: list[BaseRoute]) -> list[BaseRoute]:
+def docs_routes(api_routes: Sequence[BaseRoute]) -> list[BaseRoute]:
     """``/v3/api-docs`` (the document) and ``/swagger-ui/`` (the page and its assets)."""
     document = build_document(api_routes)
 

@@ -63,7 +63,7 @@ async def save_user(request: Request) -> Response:
     bool_param(request, "sendActivationMail")
     users = services(request).users
     try:
-        authority = Authority(body.get("authority"))
+        authority = Authority(str(body.get("authority")))
     except ValueError:
         raise BadRequest(f"Invalid authority: {body.get('authority')}") from None
     tenant_id = entity_uuid(body.get("tenantId"), "tenantId")
