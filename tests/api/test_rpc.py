@@ -209,3 +209,19 @@ def test_client_side_rpc_nobody_answers_is_408(impatient_server: LiveServer) -> 
     _, token = api.create_device()
     response = api.device_post(token, "rpc", {"method": "askNobody", "params": {}})
     assert response.status_code == 408 and response.content == b""
+
+
+def test_an_application_that_leaves_its_poll_does_not_swallow_a_request(
+    api: Api, device: tuple[str, str]
+) -> None:
+    device_id, token = device
+    with pytest.raises(httpx.ReadTimeout):
+        api.http.get(f"/api/plugins/rpc/client/{device_id}", params={"timeout": 30000},
+                     timeout=0.3)
+    time.sleep(0.2)
+    asked = pool.submit(api.device_post, token, "rpc", {"method": "ask", "params": {}})
+    time.sleep(0.3)  # had the abandoned poll kept its waiter, it would have taken the request
+    request = api.http.get(f"/api/plugins/rpc/client/{device_id}", params={"timeout": 3000})
+    assert request.status_code == 200 and request.json()["method"] == "ask"
+    api.http.post(f"/api/plugins/rpc/client/{device_id}/{request.json()['id']}", json={"ok": 1})
+    assert asked.result(10).json() == {"ok": 1}

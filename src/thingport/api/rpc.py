@@ -27,6 +27,7 @@ from thingport.domain.model import Authority, RpcStatus
 from thingport.errors import BadRequest, NotFound
 from thingport.http_errors import error_body
 from thingport.services.rpc import RpcRequest
+from thingport.transport.asgi import ClientDisconnected, until_disconnected
 
 
 def _int(body: dict[str, Any], name: str) -> int | None:
@@ -145,7 +146,11 @@ async def next_client_request(request: Request) -> Response:
     """Long poll for the device's next client-side RPC request:
     ``{"id","deviceId","method","params","expirationTime"}``, or 408 after ``timeout`` ms."""
     _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
-    found = await services(request).client_rpc.next_request(device.id, _poll_timeout_s(request))
+    waiting = services(request).client_rpc.next_request(device.id, _poll_timeout_s(request))
+    try:
+        found = await until_disconnected(request.receive, waiting)
+    except ClientDisconnected:
+        return Response(status_code=408)  # nobody is left to read it
     if found is None:
         return Response(status_code=408)
     return JSONResponse({

@@ -42,6 +42,9 @@ class DeviceService:
         self._store = store
         self._bus = bus
         self._by_token: dict[str, Device] = {}
+        self._token_of: dict[UUID, str] = {}
+        #: Bumped by every forget(): a lookup that raced a change must not be cached.
+        self._generation = 0
         self._saved_listeners: list[DeviceSaved] = []
 
     def on_saved(self, listener: DeviceSaved) -> None:
@@ -59,19 +62,27 @@ class DeviceService:
         device = self._by_token.get(token)
         if device is not None:
             return device
+        generation = self._generation
         found = await self._store.get_device_by_credentials_id(token)
         if found is None or found[1].credentials_type is not CredentialsType.ACCESS_TOKEN:
             return None
+        if generation != self._generation:
+            # A device changed while we read: the answer may predate the change, so use it
+            # for this request only.
+            return found[0]
         if len(self._by_token) >= TOKEN_CACHE_SIZE:
             self._by_token.clear()
+            self._token_of.clear()
         self._by_token[token] = found[0]
+        self._token_of[found[0].id] = token
         return found[0]
 
     def forget(self, device_id: UUID) -> None:
         """Drop this node's cached lookups of a device."""
-        stale = [token for token, device in self._by_token.items() if device.id == device_id]
-        for token in stale:
-            del self._by_token[token]
+        self._generation += 1
+        token = self._token_of.pop(device_id, None)
+        if token is not None:
+            self._by_token.pop(token, None)
 
     async def changed(self, device_id: UUID, deleted: bool = False) -> None:
         """Tell every node that a device's name, owner, token or existence changed, and wake

@@ -6,9 +6,10 @@ framework's request and response objects.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -20,6 +21,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+T = TypeVar("T")
 
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
@@ -34,6 +37,27 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class ClientDisconnected(Exception):
     """The client went away before its request was read or answered."""
+
+
+async def until_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """``work``'s result, or ClientDisconnected as soon as the client goes away, with ``work``
+    cancelled: a waiting long poll must not keep its waiter once nobody will read the answer.
+    Call it once the request body has been read (a GET has none)."""
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    raise ClientDisconnected
 
 
 def content_length(scope: Scope) -> int | None:

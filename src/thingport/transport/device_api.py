@@ -7,7 +7,6 @@ bytes read). A 200 is sent only after the store has committed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -42,6 +41,7 @@ from thingport.transport.asgi import (
     send_empty,
     send_error,
     send_json,
+    until_disconnected,
 )
 from thingport.transport.payload_limits import PayloadLimits
 
@@ -83,22 +83,8 @@ class DeviceCall:
         return parse_payload(await self.body())
 
     async def until_disconnected(self, work: Awaitable[T]) -> T:
-        """``work``'s result, or ClientDisconnected as soon as the client goes away (a waiting
-        long poll must not keep its waiter once nobody will read the answer)."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(self._disconnect())
-        try:
-            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-        if task in done:
-            return task.result()
-        task.cancel()
-        raise ClientDisconnected
-
-    async def _disconnect(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
+        """``work``'s result, or ClientDisconnected as soon as the device goes away."""
+        return await until_disconnected(self.receive, work)
 
 
 Handler = Callable[[DeviceCall, Send], Awaitable[None]]
