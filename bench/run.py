@@ -405,7 +405,22 @@ def check_stored(result: Result, min_share: float = 1.0) -> None:
 
 
 # -- thingport -------------------------------------------------------------------------------------
-class Thingport:
+class Server:
+    """A server process the runner started: its pid, and a way to stop it."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            Children.stop(self.process)
+
+
+class Thingport(Server):
     def __init__(self, children: Children, root: Path) -> None:
         self.children = children
         self.root = root
@@ -431,15 +446,6 @@ class Thingport:
         self.process = self.children.start(
             [sys.executable, "-m", "thingport", "serve"], env=env, log=self.log)
         wait_http(self.url + "/api/noauth/health", self.process, self.log, timeout)
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            Children.stop(self.process)
 
     def login(self) -> dict[str, str]:
         answer = httpx.post(self.url + "/api/auth/login", timeout=30,
@@ -593,7 +599,7 @@ bind-address = "{host}:{rpc_port}"
 """
 
 
-class Influx:
+class Influx(Server):
     def __init__(self, children: Children, root: Path) -> None:
         self.children = children
         self.root = root
@@ -612,15 +618,6 @@ class Influx:
         self.process = self.children.start(
             ["influxd", "run", "-config", str(self.config)], env=env, log=self.log)
         wait_http(self.url + "/ping", self.process, self.log, timeout)
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            Children.stop(self.process)
 
     def query(self, q: str, method: str = "GET") -> dict[str, Any]:
         answer = httpx.request(method, self.url + "/query",
