@@ -253,3 +253,19 @@ def test_concurrent_first_devices_of_a_tenant_all_succeed(fresh_server: LiveServ
     assert [r.status_code for r in results] == [200] * 32
     profiles = {r.json()["type"] for r in results}
     assert profiles == {"default", "sensor"}
+
+
+def test_tenant_admin_listing_pages_over_admins_only(server: LiveServer, api: Api) -> None:
+    """Customer users of the tenant neither appear nor count in the pages."""
+    api.create_customer_user()
+    api.create_customer_user()
+    sysadmin = Api(server.url).login(*SYSADMIN)
+    me = api.http.get("/api/auth/user").json()
+    tenant_id = me["tenantId"]["id"]
+    page = sysadmin.http.get(f"/api/tenant/{tenant_id}/users",
+                             params={"pageSize": 1, "page": 0}).json()
+    assert {u["authority"] for u in page["data"]} == {"TENANT_ADMIN"}
+    admins = sysadmin.http.get(f"/api/tenant/{tenant_id}/users",
+                               params={"pageSize": 100, "page": 0}).json()
+    assert admins["totalElements"] == len(admins["data"])
+    assert all(u["authority"] == "TENANT_ADMIN" for u in admins["data"])

@@ -282,6 +282,9 @@ async def test_find_users_by_tenant_customer_and_system(store: Store, tenant: Te
     page = await store.find_users(tenant.id, None, PageLink(10, sort_property="email",
                                                             sort_order="DESC"))
     assert [u.email for u in page.data] == ["b-tenant@x.io", "a-customer@x.io"]
+    # Filtered in the query, so the page counts are those of the filtered set.
+    page = await store.find_users(tenant.id, None, PageLink(1), Authority.TENANT_ADMIN)
+    assert page.data == [ta] and page.total_elements == 1 and not page.has_next
 
 
 async def test_delete_user_deletes_credentials_and_count_users(

@@ -118,8 +118,9 @@ async def get_user(request: Request) -> Response:
 async def list_tenant_admins(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
     tenant_id = uuid_param(request.path_params["tenantId"])
-    result = await services(request).users.find_users(tenant_id, None, page_link(request))
-    result.data[:] = [u for u in result.data if u.authority is Authority.TENANT_ADMIN]
+    result = await services(request).users.find_users(
+        tenant_id, None, page_link(request), Authority.TENANT_ADMIN
+    )
     return JSONResponse(render.page(result, render.user))
 
 

@@ -164,10 +164,11 @@ class UserService:
         return await self.get_user(credentials.user_id)
 
     async def find_users(
-        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink,
+        authority: Authority | None = None,
     ) -> Page[User]:
-        """A page of a tenant's or a customer's users."""
-        return await self._store.find_users(tenant_id, customer_id, page_link)
+        """A page of a tenant's or a customer's users, optionally of one authority."""
+        return await self._store.find_users(tenant_id, customer_id, page_link, authority)
 
     async def delete_user(self, user_id: UUID) -> None:
         """Delete a user."""

@@ -20,6 +20,7 @@ from thingport.domain.model import (
     AttributeChanges,
     AttributeKvEntry,
     AttributeScope,
+    Authority,
     ClaimWindow,
     ClientRpc,
     Customer,
@@ -108,9 +109,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def find_users(
-        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink,
+        authority: Authority | None = None,
     ) -> Page[User]:
-        """A page of users of a tenant (customer_id None: all of them) or of one customer."""
+        """A page of users of a tenant (customer_id None: all of them) or of one customer,
+        optionally only those of one authority."""
 
     @abc.abstractmethod
     async def delete_user(self, user_id: UUID) -> None:

@@ -1234,15 +1234,20 @@ class SQLiteStore(SQLiteOtaMixin, Store):
         )
 
     async def find_users(
-        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink
+        self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink,
+        authority: Authority | None = None,
     ) -> Page[User]:
-        """A page of users of a tenant (customer_id None: all of them) or of one customer.
-        A tenant_id of None selects the users of no tenant (system administrators)."""
+        """A page of users of a tenant (customer_id None: all of them) or of one customer,
+        optionally only those of one authority. A tenant_id of None selects the users of no
+        tenant (system administrators)."""
         where = ["tenant_id IS ?"]
         params: list[Any] = [_s(tenant_id)]
         if customer_id is not None:
             where.append("customer_id = ?")
             params.append(str(customer_id))
+        if authority is not None:
+            where.append("authority = ?")
+            params.append(authority.value)
         return await self._read(lambda c: _page(c, _USERS, where, params, page_link, _user))
 
     async def delete_user(self, user_id: UUID) -> None:
