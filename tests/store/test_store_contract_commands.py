@@ -357,11 +357,8 @@ async def test_set_rpc_status_is_compare_and_set(store: Store, device: Device) -
     ) is None
     assert await store.get_rpc(rpc.id) == rpc
 
-    sent = await store.set_rpc_status(
-        rpc.id, RpcStatus.SENT, frozenset({RpcStatus.QUEUED}), sent_to_open_poll=True
-    )
-    assert sent == dataclasses.replace(rpc, status=RpcStatus.SENT, sent_to_open_poll=True)
-    # Without sent_to_open_poll, the flag stays as it is.
+    sent = await store.set_rpc_status(rpc.id, RpcStatus.SENT, frozenset({RpcStatus.QUEUED}))
+    assert sent == dataclasses.replace(rpc, status=RpcStatus.SENT)
     delivered = await store.set_rpc_status(
         rpc.id, RpcStatus.DELIVERED, frozenset({RpcStatus.QUEUED, RpcStatus.SENT})
     )
@@ -373,9 +370,9 @@ async def test_set_rpc_status_is_compare_and_set(store: Store, device: Device) -
     ) is None
     # Back to QUEUED, say when the poll that took it could not write it out.
     requeued = await store.set_rpc_status(
-        rpc.id, RpcStatus.QUEUED, frozenset({RpcStatus.DELIVERED}), sent_to_open_poll=False
+        rpc.id, RpcStatus.QUEUED, frozenset({RpcStatus.DELIVERED})
     )
-    assert requeued == dataclasses.replace(rpc, sent_to_open_poll=False)
+    assert requeued == rpc
     assert await store.take_next_rpc(device.id, NOW) == dataclasses.replace(
         requeued, status=RpcStatus.DELIVERED
     )

@@ -235,8 +235,6 @@ class Rpc:
     response: str | None = None
     additional_info: dict[str, Any] | None = None
     retries: int = 0
-    #: Whether it went straight to a poll that was open (decides TIMEOUT vs no connection).
-    sent_to_open_poll: bool = False
 
 
 @dataclass(slots=True)

@@ -317,7 +317,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_rpc_status(
         self, rpc_id: UUID, status: RpcStatus, expected: frozenset[RpcStatus],
-        sent_to_open_poll: bool | None = None,
     ) -> Rpc | None:
         """Compare-and-set: move the RPC to ``status`` only if its status is in ``expected``.
         Returns the updated RPC, or None when it was not in an expected state."""

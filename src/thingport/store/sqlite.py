@@ -280,14 +280,14 @@ def _credentials(r: Sequence[Any]) -> DeviceCredentials:
 
 _RPC_COLS: Final = (
     "id, tenant_id, device_id, created_time, expiration_time, method, params, oneway, "
-    "persistent, status, request_id, response, additional_info, retries, sent_to_open_poll"
+    "persistent, status, request_id, response, additional_info, retries"
 )
 
 
 def _rpc(r: Sequence[Any]) -> Rpc:
     return Rpc(
         UUID(r[0]), UUID(r[1]), UUID(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]),
-        RpcStatus(r[9]), r[10], r[11], _loads(r[12]), r[13], bool(r[14]),
+        RpcStatus(r[9]), r[10], r[11], _loads(r[12]), r[13],
     )
 
 
@@ -1828,14 +1828,13 @@ class SQLiteStore(SQLiteOtaMixin, Store):
             created = dataclasses.replace(rpc, request_id=bumped[0][0])
             tx.conn.execute(
                 f"INSERT INTO rpc ({_RPC_COLS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(created.id), str(created.tenant_id), str(created.device_id),
                     created.created_time, created.expiration_time, created.method,
                     created.params, int(created.oneway), int(created.persistent),
                     RpcStatus(created.status).value, created.request_id, created.response,
                     _dumps(created.additional_info), created.retries,
-                    int(created.sent_to_open_poll),
                 ),
             )
             return created
@@ -1891,19 +1890,17 @@ class SQLiteStore(SQLiteOtaMixin, Store):
 
     async def set_rpc_status(
         self, rpc_id: UUID, status: RpcStatus, expected: frozenset[RpcStatus],
-        sent_to_open_poll: bool | None = None,
     ) -> Rpc | None:
-        """Compare-and-set: move the RPC to ``status`` only if its status is in ``expected``
-        (and set ``sent_to_open_poll`` when given). Returns the updated RPC, or None when it
-        was not in an expected state or does not exist."""
+        """Compare-and-set: move the RPC to ``status`` only if its status is in ``expected``.
+        Returns the updated RPC, or None when it was not in an expected state or does not
+        exist."""
         if not expected:
             return None
-        sent = None if sent_to_open_poll is None else int(sent_to_open_poll)
         sql = (
-            "UPDATE rpc SET status = ?, sent_to_open_poll = coalesce(?, sent_to_open_poll) "
+            "UPDATE rpc SET status = ? "
             f"WHERE id = ? AND status IN ({_status_list(expected)}) RETURNING {_RPC_COLS}"
         )
-        params = (RpcStatus(status).value, sent, str(rpc_id))
+        params = (RpcStatus(status).value, str(rpc_id))
 
         def op(tx: _Tx) -> Rpc | None:
             rows = tx.conn.execute(sql, params).fetchall()
