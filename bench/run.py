@@ -406,9 +406,26 @@ def check_stored(result: Result, min_share: float = 1.0) -> None:
 
 # -- thingport -------------------------------------------------------------------------------------
 class Server:
-    """A server process the runner started: its pid, and a way to stop it."""
+    """A server process the runner started: its pid, its log, and a way to stop it."""
 
+    name: str
+    log: Path
     process: subprocess.Popen[bytes] | None = None
+
+    @contextlib.contextmanager
+    def measuring(self, result: Result) -> Iterator[None]:
+        """Run one measurement against this server: a failure is recorded in ``result`` (not
+        raised), the server is always stopped, and its log is shown when the run failed."""
+        try:
+            yield
+        except (BenchError, httpx.HTTPError, TimeoutError) as exc:
+            result.failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.stop()
+        if not result.ok and self.log.exists():
+            log = tail(self.log)
+            if log:
+                print(f"  {self.name} log ({self.log}):\n{log}", flush=True)
 
     @property
     def pid(self) -> int:
@@ -421,6 +438,7 @@ class Server:
 
 
 class Thingport(Server):
+    name = "thingport"
     def __init__(self, children: Children, root: Path) -> None:
         self.children = children
         self.root = root
@@ -521,7 +539,7 @@ def bench_thingport(children: Children, root: Path, scenario: Scenario,
                     opts: argparse.Namespace, profile_dir: Path | None) -> Result:
     result = Result("thingport", scenario.name, scenario.samples)
     server = Thingport(children, root)
-    try:
+    with server.measuring(result):
         server.start()
         started = time.monotonic()
         tokens, ids = server.create_devices(opts.devices)
@@ -553,14 +571,6 @@ def bench_thingport(children: Children, root: Path, scenario: Scenario,
                 break
         result.stored = server.count_entries(ids, scenario.thingport_key)
         check_stored(result, min_stored_share(opts.devices, opts.connections))
-    except (BenchError, httpx.HTTPError, TimeoutError) as exc:
-        result.failure = f"{type(exc).__name__}: {exc}"
-    finally:
-        server.stop()
-    if not result.ok and server.log.exists():
-        log = tail(server.log)
-        if log:
-            print(f"  thingport log ({server.log}):\n{log}", flush=True)
     return result
 
 
@@ -600,6 +610,7 @@ bind-address = "{host}:{rpc_port}"
 
 
 class Influx(Server):
+    name = "influxd"
     def __init__(self, children: Children, root: Path) -> None:
         self.children = children
         self.root = root
@@ -650,7 +661,7 @@ def bench_influx(children: Children, root: Path, scenario: Scenario,
                  opts: argparse.Namespace) -> Result:
     result = Result("influxdb", scenario.name, scenario.samples)
     server = Influx(children, root)
-    try:
+    with server.measuring(result):
         server.start()
         server.create_database()
         print(f"  influxdb  {scenario.name}: database created (pid {server.pid}, {server.url})",
@@ -669,14 +680,6 @@ def bench_influx(children: Children, root: Path, scenario: Scenario,
         result.latest = server.latest(scenario.influx_measurement)
         result.stored = server.count(scenario.influx_measurement)
         check_stored(result)
-    except (BenchError, httpx.HTTPError, TimeoutError) as exc:
-        result.failure = f"{type(exc).__name__}: {exc}"
-    finally:
-        server.stop()
-    if not result.ok and server.log.exists():
-        log = tail(server.log)
-        if log:
-            print(f"  influxd log ({server.log}):\n{log}", flush=True)
     return result
 
 
