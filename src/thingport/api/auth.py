@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,13 +14,20 @@ from thingport.api.common import JSONResponse, body_bytes, principal, services
 from thingport.errors import Unauthorized
 
 
-async def login(request: Request) -> Response:
-    """``{"username","password"}`` -> ``{"token","refreshToken"}``."""
+async def _credentials_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or an empty one: ThingsBoard answers a login or refresh
+    without usable credentials with 401, not 400."""
     try:
         body = orjson.loads(await body_bytes(request))
     except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def login(request: Request) -> Response:
+    """``{"username","password"}`` -> ``{"token","refreshToken"}``."""
+    body = await _credentials_body(request)
+    if not body.get("username") or not body.get("password"):
         raise Unauthorized("Username or Password not provided")
     pair = await services(request).auth.login(str(body["username"]), str(body["password"]))
     return JSONResponse(pair)
@@ -26,11 +35,8 @@ async def login(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     """``{"refreshToken"}`` -> a new token pair."""
-    try:
-        body = orjson.loads(await body_bytes(request))
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("refreshToken"), str):
+    body = await _credentials_body(request)
+    if not isinstance(body.get("refreshToken"), str):
         raise Unauthorized("Refresh token is not provided")
     return JSONResponse(await services(request).auth.refresh(body["refreshToken"]))
 

@@ -26,9 +26,11 @@ async def save_customer(request: Request) -> Response:
     """Create a customer, or update it when the body has an id."""
     _, tenant_id = await tenant_admin(request)
     body = await json_object(request)
-    info = body.get("additionalInfo")
+    title, info = body.get("title"), body.get("additionalInfo")
+    if not isinstance(title, str):
+        raise BadRequest("Customer title should be specified!")
     customer = await services(request).customers.save(
-        tenant_id, body.get("title"), customer_id=entity_uuid(body.get("id"), "id"),  # type: ignore[arg-type]
+        tenant_id, title, customer_id=entity_uuid(body.get("id"), "id"),
         email=body.get("email"), additional_info=info if isinstance(info, dict) else None,
     )
     return JSONResponse(render.customer(customer))
