@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.live import TENANT_ADMIN
+from tests.live import SYSADMIN, TENANT_ADMIN
 
 
 class Api:
@@ -129,3 +129,19 @@ class Api:
         kwargs.setdefault("timeout", 30)
         return httpx.post(f"{self.base_url}/api/v1/{token}/{action}", content=content,
                           json=json_body, **self.client_options, **kwargs)
+
+
+def other_tenant_admin(base_url: str, password: str = "other-pass") -> Api:
+    """The administrator of a new tenant, logged in."""
+    sysadmin = Api(base_url).login(*SYSADMIN)
+    tenant = sysadmin.http.post("/api/tenant", json={"title": f"Tenant {uuid.uuid4().hex[:8]}"})
+    tenant.raise_for_status()
+    email = f"admin-{uuid.uuid4().hex[:8]}@other.example"
+    user = sysadmin.http.post("/api/user", params={"sendActivationMail": "false"}, json={
+        "email": email, "authority": "TENANT_ADMIN", "tenantId": tenant.json()["id"]})
+    user.raise_for_status()
+    link = sysadmin.http.get(f"/api/user/{user.json()['id']['id']}/activationLink")
+    activated = sysadmin.http.post("/api/noauth/activate", json={
+        "activateToken": link.text.split("activateToken=")[1], "password": password})
+    activated.raise_for_status()
+    return Api(base_url).login(email, password)

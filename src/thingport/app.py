@@ -13,7 +13,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from thingport.api import exception_handlers, routes
+from thingport import web
+from thingport.api import exception_handlers, routes, ws
 from thingport.bus import bus_from_url
 from thingport.domain.kv_json import ConverterConfig
 from thingport.services import Services
@@ -91,7 +92,8 @@ def announce(created: list[FirstLogin]) -> None:
 
 
 class Thingport:
-    """The ASGI app: the device API on ``/api/v1/``, everything else to the REST app."""
+    """The ASGI app: the device API on ``/api/v1/``; the REST and WebSocket APIs and the UI
+    in the Starlette app."""
 
     def __init__(self, device_api: DeviceApi, rest: Starlette) -> None:
         self.device_api = device_api
@@ -119,6 +121,9 @@ def create_app(settings: Settings | None = None) -> Thingport:
             announce(await bootstrap(services, settings))
             tasks.append(asyncio.create_task(services.devices.forget_changed_devices()))
             tasks.append(asyncio.create_task(sweep(services)))
+            # Cancelled with the others, it stores the activity still pending before the
+            # store closes.
+            tasks.append(asyncio.create_task(services.activity.run()))
             yield
         finally:
             for task in tasks:
@@ -128,7 +133,8 @@ def create_app(settings: Settings | None = None) -> Thingport:
             await services.store.close()
 
     rest = Starlette(
-        routes=routes(), exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        routes=[*routes(), *ws.routes(), *web.routes()],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     rest.state.services = services

@@ -128,6 +128,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", "THINGPORT_TRUSTED_PROXIES", None,
             "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto are believed (default: none)."),
+    Setting("inactivity_timeout_s", "DEFAULT_INACTIVITY_TIMEOUT", 600,
+            "A device without requests for this long becomes inactive (server attribute "
+            "active=false), in s.", parse_positive_int),
+    Setting("state_check_interval_s", "DEFAULT_STATE_CHECK_INTERVAL", 60,
+            "How often devices are checked for inactivity, in s.", parse_positive_int),
+    Setting("activity_flush_interval_ms", "THINGPORT_ACTIVITY_FLUSH_INTERVAL", 5000,
+            "How often the last activity times of active devices are written to the store, "
+            "in ms (a device turning active is written within a second).",
+            parse_positive_int),
 )
 
 
@@ -163,6 +172,9 @@ class Settings:
     tenant_admin_password: str | None = None
     log_level: str = "info"
     trusted_proxies: str | None = None
+    inactivity_timeout_s: int = 600
+    state_check_interval_s: int = 60
+    activity_flush_interval_ms: int = 5000
     tls: TlsConfig = field(default_factory=TlsConfig)
 
     @classmethod

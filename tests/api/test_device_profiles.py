@@ -14,8 +14,8 @@ from tb_rest_client.models.device_profile_provision_configuration import (
 )
 from tb_rest_client.rest_client import RestClient
 
-from tests.api_client import Api
-from tests.live import SYSADMIN, TENANT_ADMIN, LiveServer
+from tests.api_client import Api, other_tenant_admin
+from tests.live import TENANT_ADMIN, LiveServer
 
 
 def unique(prefix: str) -> str:
@@ -108,7 +108,7 @@ def test_names_and_provision_keys_are_unique_across_tenants(
     assert again.status_code == 400
     assert again.json()["message"] == "Device profile with such name already exists!"
 
-    other_tenant = _other_tenant_admin(server)
+    other_tenant = other_tenant_admin(server.url)
     clash = other_tenant.http.post("/api/deviceProfile", json=profile_body(
         unique("p"), "ALLOW_CREATE_NEW_DEVICES", key, "s2"))
     assert clash.status_code == 400
@@ -142,7 +142,7 @@ def test_pages_search_and_sort(api: Api) -> None:
 
 def test_default_profile_moves_and_cannot_be_deleted(server: LiveServer) -> None:
     # A tenant of its own: the default profile is tenant-wide state.
-    api = _other_tenant_admin(server)
+    api = other_tenant_admin(server.url)
     default = api.http.get("/api/deviceProfileInfo/default").json()
     assert default["name"] == "default"
     refused = api.http.delete(f"/api/deviceProfile/{default['id']['id']}")
@@ -235,17 +235,3 @@ def test_thingsboard_rest_client_manages_profiles(rest: RestClient) -> None:
     assert rest.get_device_profiles(page_size=10, page=0, text_search=saved.name).data == []
 
 
-def _other_tenant_admin(server: LiveServer) -> Api:
-    """The administrator of a new tenant, logged in."""
-    sysadmin = Api(server.url).login(*SYSADMIN)
-    tenant = sysadmin.http.post("/api/tenant", json={"title": unique("Tenant")})
-    assert tenant.status_code == 200
-    email = f"admin-{uuid.uuid4().hex[:8]}@other.example"
-    user = sysadmin.http.post("/api/user", params={"sendActivationMail": "false"}, json={
-        "email": email, "authority": "TENANT_ADMIN", "tenantId": tenant.json()["id"]})
-    assert user.status_code == 200
-    link = sysadmin.http.get(f"/api/user/{user.json()['id']['id']}/activationLink")
-    activated = sysadmin.http.post("/api/noauth/activate", json={
-        "activateToken": link.text.split("activateToken=")[1], "password": "other-pass"})
-    assert activated.status_code == 200
-    return Api(server.url).login(email, "other-pass")

@@ -2,6 +2,7 @@
 
 import httpx
 
+from tests.api.conftest import Local
 from tests.live import LiveServer
 
 
@@ -22,3 +23,13 @@ def test_swagger_ui_is_served_with_its_assets(server: LiveServer) -> None:
     script = httpx.get(f"{server.url}/swagger-ui/static/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
     assert httpx.get(f"{server.url}/swagger-ui.html", follow_redirects=True).status_code == 200
+
+
+async def test_device_infos_and_connectivity_are_documented(local: Local) -> None:
+    paths = (await local.client.get("/v3/api-docs")).json()["paths"]
+    for path in ("/api/tenant/deviceInfos", "/api/customer/{customerId}/deviceInfos"):
+        params = {p["name"] for p in paths[path]["get"]["parameters"]}
+        assert {"pageSize", "page", "textSearch", "sortProperty", "sortOrder",
+                "deviceProfileId", "active"} <= params
+    params = paths["/api/device-connectivity/{deviceId}"]["get"]["parameters"]
+    assert [p["name"] for p in params] == ["deviceId"]

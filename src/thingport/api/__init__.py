@@ -12,7 +12,9 @@ from starlette.routing import BaseRoute
 
 from thingport.api import (
     auth,
+    connectivity,
     customers,
+    device_infos,
     devices,
     health,
     ota,
@@ -31,8 +33,9 @@ log = logging.getLogger(__name__)
 def routes() -> list[BaseRoute]:
     """Every REST route."""
     # Literal paths (/api/tenant/devices) before parameterised ones (/api/tenant/{tenantId}).
-    api = [*health.routes, *auth.routes, *devices.routes, *profiles.routes, *customers.routes,
-           *tenants.routes, *telemetry.routes, *rpc.routes, *ota.routes]
+    api = [*health.routes, *auth.routes, *devices.routes, *device_infos.routes,
+           *connectivity.routes, *profiles.routes, *customers.routes, *tenants.routes,
+           *telemetry.routes, *rpc.routes, *ota.routes]
     return [*api, *docs_routes(api)]
 
 

@@ -23,6 +23,8 @@ PAGE_PARAMS = ["pageSize*", "page*", "textSearch", "sortProperty", "sortOrder"]
 QUERY_PARAMS: dict[str, list[str]] = {
     "tenant_devices": [*PAGE_PARAMS, "type", "deviceName"],
     "tenant_device_by_name": ["deviceName*"],
+    "tenant_device_infos": [*PAGE_PARAMS, "deviceProfileId", "active"],
+    "customer_device_infos": [*PAGE_PARAMS, "deviceProfileId", "active"],
     "list_tenants": PAGE_PARAMS,
     "list_tenant_admins": PAGE_PARAMS,
     "save_device": ["accessToken"],

@@ -13,6 +13,7 @@ from thingport.domain.model import (
     Customer,
     Device,
     DeviceCredentials,
+    DeviceInfo,
     DeviceProfile,
     OtaPackage,
     Page,
@@ -59,6 +60,19 @@ def device(d: Device) -> dict[str, Any]:
         "externalId": None,
         "version": 1,
         "additionalInfo": d.additional_info,
+    }
+
+
+def device_info(i: DeviceInfo) -> dict[str, Any]:
+    """ThingsBoard's DeviceInfo: the device and what its table shows, plus
+    ``lastActivityTime`` (ours: ms, or null when unknown)."""
+    return {
+        **device(i.device),
+        "customerTitle": i.customer_title,
+        "customerIsPublic": False,
+        "deviceProfileName": i.device_profile_name,
+        "active": i.active,
+        "lastActivityTime": i.last_activity_time,
     }
 
 

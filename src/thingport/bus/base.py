@@ -69,6 +69,10 @@ class LocalFanout:
         for subscription in tuple(self._subscribers.get(channel, ())):
             subscription.deliver(channel, message)
 
+    def has_subscribers(self, channel: str) -> bool:
+        """Whether anyone in this process listens to ``channel``."""
+        return channel in self._subscribers
+
     @property
     def subscriber_count(self) -> int:
         """How many (channel, subscription) pairs are attached; for tests and metrics."""
@@ -93,6 +97,11 @@ class Bus(abc.ABC):
     async def publish(self, channel: str, message: bytes = b"") -> None:
         """Deliver ``message`` to every subscriber of ``channel`` on every node. Subscribers that
         are not subscribed at that moment do not get it."""
+
+    def may_have_subscribers(self, channel: str) -> bool:
+        """Whether a message on ``channel`` could reach anyone: a network bus cannot know what
+        other nodes listen to, so it always says yes."""
+        return True
 
     def subscribe(self, *channels: str) -> Subscription:
         """An async context manager receiving messages of ``channels`` while it is entered."""

@@ -14,6 +14,10 @@ class MemoryBus(Bus):
     async def stop(self) -> None:
         """Nothing to release."""
 
+    def may_have_subscribers(self, channel: str) -> bool:
+        """Only this process's subscribers exist."""
+        return self.local.has_subscribers(channel)
+
     async def publish(self, channel: str, message: bytes = b"") -> None:
         """Deliver to this process's subscribers at once."""
         self.local.fan_out(channel, message)

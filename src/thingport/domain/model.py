@@ -173,6 +173,25 @@ class DeviceCredentials:
     credentials_value: str | None = None
 
 
+#: ThingsBoard's device state, kept as SERVER_SCOPE attributes (DefaultDeviceStateService).
+ACTIVE_ATTRIBUTE = "active"
+LAST_ACTIVITY_TIME_ATTRIBUTE = "lastActivityTime"
+INACTIVITY_ALARM_TIME_ATTRIBUTE = "inactivityAlarmTime"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device with what a device table shows beside it (ThingsBoard's DeviceInfo)."""
+
+    device: Device
+    device_profile_name: str
+    customer_title: str | None
+    #: The ``active`` server attribute; False when the device has none.
+    active: bool
+    #: The ``lastActivityTime`` server attribute (ms); None when unknown.
+    last_activity_time: int | None
+
+
 T = TypeVar("T")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from thingport.bus import Bus
+from thingport.services.activity import ActivityTracker
 from thingport.services.attributes import AttributeService
 from thingport.services.auth import AuthService
 from thingport.services.claiming import ClaimingService
@@ -12,6 +13,7 @@ from thingport.services.client_rpc import ClientRpcService
 from thingport.services.customers import CustomerService
 from thingport.services.devices import DeviceService
 from thingport.services.failure_limit import FailureLimiter
+from thingport.services.live import LiveService
 from thingport.services.ota import OtaService
 from thingport.services.profiles import DeviceProfileService
 from thingport.services.provisioning import ProvisioningService
@@ -39,6 +41,8 @@ class Services:
     claiming: ClaimingService
     profiles: DeviceProfileService
     provisioning: ProvisioningService
+    live: LiveService
+    activity: ActivityTracker
     #: Built from the others (see __post_init__), so build() needs no change for it.
     ota: OtaService = field(init=False)
 
@@ -53,12 +57,13 @@ class Services:
     @classmethod
     def build(cls, store: Store, bus: Bus, settings: Settings, jwt_key: str) -> Services:
         devices = DeviceService(store, bus)
+        attributes = AttributeService(store, bus)
         return cls(
             store=store,
             bus=bus,
             devices=devices,
-            telemetry=TelemetryService(store),
-            attributes=AttributeService(store, bus),
+            telemetry=TelemetryService(store, bus),
+            attributes=attributes,
             users=UserService(store),
             customers=CustomerService(store),
             auth=AuthService(store, jwt_key, settings.jwt_expiration_s,
@@ -71,4 +76,11 @@ class Services:
             profiles=DeviceProfileService(store, devices),
             provisioning=ProvisioningService(store, devices, FailureLimiter(
                 settings.provision_max_failures, settings.provision_failure_window_s)),
+            live=LiveService(bus),
+            activity=ActivityTracker(
+                store, attributes, bus,
+                inactivity_timeout_ms=settings.inactivity_timeout_s * 1000,
+                check_interval_ms=settings.state_check_interval_s * 1000,
+                flush_interval_ms=settings.activity_flush_interval_ms,
+            ),
         )

@@ -10,6 +10,7 @@ from thingport.clock import now_ms
 from thingport.domain.model import AttributeChanges, AttributeKvEntry, AttributeScope, KvEntry
 from thingport.errors import BadRequest
 from thingport.services.devices import device_channel
+from thingport.services.live import publish_attributes
 from thingport.services.waiting import wait_for
 from thingport.store.base import Store
 
@@ -36,11 +37,13 @@ class AttributeService:
         """Store attributes durably, stamped with the current time."""
         if not entries:
             return
+        ts = now_ms()
         if scope is AttributeScope.SHARED_SCOPE:
-            await self._store.save_attributes_tracked(device_id, scope, entries, now_ms())
+            await self._store.save_attributes_tracked(device_id, scope, entries, ts)
             await self._bus.publish(shared_changes_channel(device_id))
         else:
-            await self._store.save_attributes(device_id, scope, entries, now_ms())
+            await self._store.save_attributes(device_id, scope, entries, ts)
+        await publish_attributes(self._bus, device_id, scope, list(entries), ts)
 
     async def poll_changes(self, device_id: UUID, timeout_s: float) -> AttributeChanges | None:
         """Shared-attribute changes not yet handed to the device, waiting up to ``timeout_s``
@@ -74,8 +77,11 @@ class AttributeService:
         if not keys:
             raise BadRequest("Empty keys: " + ",".join(keys))
         if scope is not AttributeScope.SHARED_SCOPE:
-            return await self._store.delete_attributes(device_id, scope, keys)
-        deleted = await self._store.delete_attributes_tracked(device_id, scope, keys)
+            deleted = await self._store.delete_attributes(device_id, scope, keys)
+        else:
+            deleted = await self._store.delete_attributes_tracked(device_id, scope, keys)
+            if deleted:
+                await self._bus.publish(shared_changes_channel(device_id))
         if deleted:
-            await self._bus.publish(shared_changes_channel(device_id))
+            await publish_attributes(self._bus, device_id, scope, [], now_ms(), deleted)
         return deleted

@@ -15,6 +15,7 @@ from thingport.domain.model import (
     CredentialsType,
     Device,
     DeviceCredentials,
+    DeviceInfo,
     DeviceProfile,
     OtaPackageType,
     Page,
@@ -257,6 +258,16 @@ class DeviceService:
     ) -> Page[Device]:
         """A page of the tenant's (or one customer's) devices."""
         return await self._store.find_devices(tenant_id, page_link, customer_id, type)
+
+    async def find_infos(
+        self, tenant_id: UUID, page_link: PageLink, *, customer_id: UUID | None = None,
+        device_profile_id: UUID | None = None, active: bool | None = None,
+    ) -> Page[DeviceInfo]:
+        """A page of the tenant's (or one customer's) devices with their profile name,
+        customer title and state, optionally of one profile or state only."""
+        return await self._store.find_device_infos(
+            tenant_id, page_link, customer_id, device_profile_id, active
+        )
 
     async def find_all(
         self, tenant_id: UUID, *, customer_id: UUID | None = None

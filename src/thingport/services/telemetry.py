@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from thingport.bus import Bus
 from thingport.domain.model import Aggregation, TelemetryBatch, TsKvEntry
 from thingport.errors import BadRequest
+from thingport.services.live import publish_telemetry
 from thingport.store.base import Store
 
 #: ThingsBoard's ts_max_intervals: the most buckets one aggregated query may ask for.
@@ -17,13 +19,16 @@ MIN_INTERVAL_MS = 1000
 class TelemetryService:
     """Reads and writes a device's time series."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, bus: Bus) -> None:
         self._store = store
+        self._bus = bus
 
     async def save(self, device_id: UUID, batch: TelemetryBatch) -> None:
-        """Store entries durably; returns once they are committed."""
+        """Store entries durably; returns once they are committed, and announces them to live
+        subscribers."""
         if any(entries for _, entries in batch):
             await self._store.save_telemetry(device_id, batch)
+            await publish_telemetry(self._bus, device_id, batch)
 
     async def latest(self, device_id: UUID, keys: Sequence[str] | None = None) -> list[TsKvEntry]:
         """The latest value of each key (every key when ``keys`` is None)."""

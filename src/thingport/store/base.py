@@ -26,6 +26,7 @@ from thingport.domain.model import (
     Customer,
     Device,
     DeviceCredentials,
+    DeviceInfo,
     DeviceProfile,
     KvEntry,
     OtaPackage,
@@ -184,6 +185,27 @@ class Store(abc.ABC):
     ) -> Page[Device]:
         """A page of the tenant's devices (or only one customer's), searched by a
         case-insensitive "contains" on the name, sorted by name, type, label or createdTime."""
+
+    @abc.abstractmethod
+    async def find_device_infos(
+        self, tenant_id: UUID, page_link: PageLink, customer_id: UUID | None = None,
+        device_profile_id: UUID | None = None, active: bool | None = None,
+    ) -> Page[DeviceInfo]:
+        """A page of the tenant's devices (or only one customer's, or one profile's) with their
+        profile's name, customer's title and state: ``active`` is the SERVER_SCOPE attribute
+        ``active`` when it is the boolean true (else False), ``last_activity_time`` the LONG
+        attribute ``lastActivityTime`` (else None). ``active`` True or False keeps only
+        devices in that state. ``text_search`` is a case-insensitive "contains" on the name,
+        label, profile name or customer title; sorted by createdTime (default), name, label,
+        type, deviceProfileName or customerTitle."""
+
+    @abc.abstractmethod
+    async def find_stale_active_devices(
+        self, before_ts: int, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, int | None]]:
+        """Up to ``limit`` devices (of every tenant), in id order after the device ``after``,
+        whose SERVER_SCOPE attribute ``active`` is the boolean true and whose LONG attribute
+        ``lastActivityTime`` is older than ``before_ts`` or missing; each with that time."""
 
     @abc.abstractmethod
     async def delete_device(self, device_id: UUID) -> None:

@@ -78,6 +78,7 @@ from thingport.domain.model import (
 )
 from thingport.errors import BadRequest, ConfigError, Conflict, NotFound
 from thingport.store.base import Store
+from thingport.store.sqlite_device_info import SQLiteDeviceInfoMixin
 from thingport.store.sqlite_ota import SQLiteOtaMixin
 
 __all__ = ["SQLiteStats", "SQLiteStore"]
@@ -1010,7 +1011,7 @@ def _merge_newest(parts: list[list[_Row]]) -> list[_Row]:
 # -- the store ---------------------------------------------------------------------------------
 
 
-class SQLiteStore(SQLiteOtaMixin, Store):
+class SQLiteStore(SQLiteOtaMixin, SQLiteDeviceInfoMixin, Store):
     """The default store: a single SQLite file in WAL mode.
 
     ``readers`` is how many threads (each with its own connection) serve reads;

@@ -143,6 +143,7 @@ class DeviceApi:
             if device is None:
                 await send_empty(send, 401)
                 return
+            self.services.activity.touch(device.id)
             await handler(DeviceCall(scope, receive, device, limit), send)
         except ClientDisconnected:
             return

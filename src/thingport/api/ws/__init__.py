@@ -1,0 +1,30 @@
+"""ThingsBoard's telemetry WebSocket API: ``/api/ws`` and the legacy ``/api/ws/plugins/telemetry``.
+
+Both paths run the same session; only the envelope of the commands differs (see ``commands``).
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from thingport.api.ws.session import CLOSE_BAD_DATA, Session
+
+PATH = "/api/ws"
+LEGACY_PATH = "/api/ws/plugins/telemetry"
+
+
+async def telemetry_socket(websocket: WebSocket) -> None:
+    """One client's session, until it or the server closes."""
+    path = websocket.url.path.rstrip("/")
+    if path not in (PATH, LEGACY_PATH):
+        await websocket.accept()
+        await websocket.close(CLOSE_BAD_DATA, "Unknown session type")
+        return
+    await Session(websocket, websocket.app.state.services, legacy=path == LEGACY_PATH).run()
+
+
+def routes() -> list[BaseRoute]:
+    """The WebSocket endpoints."""
+    return [WebSocketRoute(PATH, telemetry_socket),
+            WebSocketRoute("/api/ws/plugins/{plugin}", telemetry_socket)]

@@ -1,0 +1,94 @@
+"""An in-process server for handler tests: the whole app (its lifespan included) behind httpx's
+ASGI transport, on a store of the test's own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.live import SYSADMIN, TENANT_ADMIN
+from thingport.app import Thingport, create_app
+from thingport.services import Services
+from thingport.settings import Settings
+
+
+@dataclass
+class Local:
+    """The app, its services, and a client logged in as the tenant administrator."""
+
+    app: Thingport
+    services: Services
+    client: httpx.AsyncClient
+    others: list[httpx.AsyncClient] = field(default_factory=list)
+
+    async def create_device(self, name: str | None = None, **params: Any
+                            ) -> tuple[dict[str, Any], str]:
+        """A new device and its access token."""
+        response = await self.client.post(
+            "/api/device", json={"name": name or f"device-{uuid.uuid4().hex[:8]}"},
+            params=params)
+        response.raise_for_status()
+        device = response.json()
+        credentials = await self.client.get(f"/api/device/{device['id']['id']}/credentials")
+        credentials.raise_for_status()
+        return device, credentials.json()["credentialsId"]
+
+    async def login(self, username: str, password: str,
+                    base_url: str = "http://testserver") -> httpx.AsyncClient:
+        """Another client, logged in as someone else (or at another address)."""
+        client = await login(self.app, username, password, base_url)
+        self.others.append(client)
+        return client
+
+    async def customer_user(self, title: str) -> tuple[str, httpx.AsyncClient]:
+        """A new customer with an activated user; its id and the user's client."""
+        customer = await self.client.post("/api/customer", json={"title": title})
+        customer.raise_for_status()
+        customer_id = customer.json()["id"]["id"]
+        email = f"user-{uuid.uuid4().hex[:8]}@customer.example"
+        user = await self.client.post("/api/user", params={"sendActivationMail": "false"},
+                                      json={"email": email, "authority": "CUSTOMER_USER",
+                                            "customerId": {"entityType": "CUSTOMER",
+                                                           "id": customer_id}})
+        user.raise_for_status()
+        link = await self.client.get(f"/api/user/{user.json()['id']['id']}/activationLink")
+        link.raise_for_status()
+        activated = await self.client.post("/api/noauth/activate", json={
+            "activateToken": link.text.split("activateToken=")[1], "password": "secret-pass"})
+        activated.raise_for_status()
+        return customer_id, await self.login(email, "secret-pass")
+
+
+async def login(app: Thingport, username: str, password: str,
+                base_url: str = "http://testserver") -> httpx.AsyncClient:
+    """A client of ``app`` logged in as ``username``."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+    response = await client.post("/api/auth/login",
+                                 json={"username": username, "password": password})
+    response.raise_for_status()
+    client.headers["X-Authorization"] = f"Bearer {response.json()['token']}"
+    return client
+
+
+@pytest.fixture
+async def local(tmp_path: Path) -> AsyncIterator[Local]:
+    """A fresh in-process server with a tenant administrator logged in."""
+    settings = Settings(
+        data_dir=str(tmp_path), jwt_signing_key="k" * 48,
+        sysadmin_password=SYSADMIN[1], tenant_admin_password=TENANT_ADMIN[1],
+    )
+    app = create_app(settings)
+    async with app.rest.router.lifespan_context(app.rest):
+        client = await login(app, *TENANT_ADMIN)
+        try:
+            local = Local(app, app.rest.state.services, client)
+            yield local
+        finally:
+            for each in [client, *local.others]:
+                await each.aclose()
