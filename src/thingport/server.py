@@ -46,11 +46,11 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or "",
         timeout_keep_alive=60,
-        # WebSocket keepalive as ThingsBoard's: a ping every 10 s, closed after 30 s without a
-        # pong. The frame limit is checked by the session too (with ThingsBoard's 1009); this
-        # one keeps a larger frame from being buffered at all.
-        ws_ping_interval=10.0,
-        ws_ping_timeout=30.0,
+        # WebSocket keepalive as ThingsBoard's: by default a ping every 10 s, closed after 30 s
+        # without a pong. The frame limit is checked by the session too (with ThingsBoard's
+        # 1009); this one keeps a larger frame from being buffered at all.
+        ws_ping_interval=settings.ws_ping_timeout_ms / 3000,
+        ws_ping_timeout=settings.ws_ping_timeout_ms / 1000,
         ws_max_size=65536,
         timeout_graceful_shutdown=5,
     )

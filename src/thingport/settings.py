@@ -125,6 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tenant_admin_password", "THINGPORT_TENANT_ADMIN_PASSWORD", None,
             "Its password (default: generated and printed once)."),
     Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error."),
+    Setting("ws_ping_timeout_ms", "TB_SERVER_WS_PING_TIMEOUT", 30000,
+            "A WebSocket that answers no ping for this long is closed, in ms; the server pings "
+            "every third of it.", parse_positive_int),
     Setting("trusted_proxies", "THINGPORT_TRUSTED_PROXIES", None,
             "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto are believed (default: none)."),
@@ -171,6 +174,7 @@ class Settings:
     tenant_admin_email: str = "tenant@thingsboard.org"
     tenant_admin_password: str | None = None
     log_level: str = "info"
+    ws_ping_timeout_ms: int = 30000
     trusted_proxies: str | None = None
     inactivity_timeout_s: int = 600
     state_check_interval_s: int = 60

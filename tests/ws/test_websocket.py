@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +327,27 @@ def test_a_client_that_does_not_read_is_closed_with_1008(server: LiveServer, api
         for i in range(60):
             assert api.post_telemetry(token, {"blob": f"{i}{big}"}).status_code == 200
         assert ws.closed_with() == (1008, "Max pending updates limit reached!")
+
+
+def test_a_socket_that_answers_no_ping_is_closed(tmp_path: Path) -> None:
+    """The server pings every third of TB_SERVER_WS_PING_TIMEOUT and closes a silent peer."""
+    live = LiveServer(tmp_path / "data", env={"TB_SERVER_WS_PING_TIMEOUT": "900"}).start()
+    try:
+        token = Api(live.url).login().token
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+            key = base64.b64encode(os.urandom(16)).decode()
+            raw.sendall((f"GET /api/ws/plugins/telemetry?token={token} HTTP/1.1\r\n"
+                         f"Host: 127.0.0.1:{live.port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            received = b""
+            started = time.monotonic()
+            while chunk := raw.recv(4096):  # read, never answer: no pong ever goes back
+                received += chunk
+            silent_for = time.monotonic() - started
+        assert received.startswith(b"HTTP/1.1 101")
+        frames = received.split(b"\r\n\r\n", 1)[1]
+        assert frames[0] == 0x89, "the first frame after the handshake is a ping"
+        assert silent_for < 8
+    finally:
+        live.stop()
