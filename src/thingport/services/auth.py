@@ -15,11 +15,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from thingport.domain.model import NULL_UUID, Authority, User
 from thingport.errors import TokenExpired, Unauthorized
-from thingport.store.base import Store
+from thingport.store.base import EntityStore
 
 ISSUER = "thingsboard.io"
 REFRESH_SCOPE = "REFRESH_TOKEN"
 _hasher = PasswordHasher()
+#: Checked against when the e-mail is unknown, so that an unknown e-mail costs the same hashing
+#: as a known one and the answer's timing does not tell which e-mails exist.
+_DECOY_HASH = _hasher.hash("thingport decoy password")
 
 
 async def hash_password(password: str) -> str:
@@ -52,7 +55,7 @@ class AuthService:
     """Logs users in and checks the tokens they come back with."""
 
     def __init__(
-        self, store: Store, signing_key: str, access_ttl_s: int = 9000,
+        self, store: EntityStore, signing_key: str, access_ttl_s: int = 9000,
         refresh_ttl_s: int = 604800,
     ) -> None:
         self._store = store
@@ -65,20 +68,20 @@ class AuthService:
         failure, so the answer does not tell which emails exist)."""
         user = await self._store.get_user_by_email(email)
         credentials = await self._store.get_user_credentials(user.id) if user else None
-        if (
-            user is None or credentials is None or not credentials.enabled
-            or not credentials.password_hash
-            or not await verify_password(credentials.password_hash, password)
-        ):
+        usable = (user is not None and credentials is not None and credentials.enabled
+                  and bool(credentials.password_hash))
+        known_hash = credentials.password_hash if usable and credentials else None
+        matches = await verify_password(known_hash or _DECOY_HASH, password)
+        if not usable or not matches or user is None:
             raise Unauthorized("Invalid username or password")
         return self.issue(user)
 
     async def refresh(self, refresh_token: str) -> dict[str, str]:
         """A new token pair for a valid refresh token."""
         claims = self._decode(refresh_token)
-        if REFRESH_SCOPE not in claims.get("scopes", []):
+        if _scopes(claims) != [REFRESH_SCOPE]:
             raise Unauthorized("Invalid JWT token")
-        user = await self._store.get_user(UUID(claims["userId"]))
+        user = await self._store.get_user(_user_id(claims))
         credentials = await self._store.get_user_credentials(user.id) if user else None
         if user is None or credentials is None or not credentials.enabled:
             raise Unauthorized("User not found")
@@ -108,10 +111,9 @@ class AuthService:
     async def principal(self, access_token: str) -> Principal:
         """The caller behind an access token; the user must still exist."""
         claims = self._decode(access_token)
-        scopes = claims.get("scopes") or []
-        if REFRESH_SCOPE in scopes or "userId" not in claims:
+        if REFRESH_SCOPE in _scopes(claims):
             raise Unauthorized("Invalid JWT token")
-        user = await self._store.get_user(UUID(claims["userId"]))
+        user = await self._store.get_user(_user_id(claims))
         if user is None:
             raise Unauthorized("User not found")
         return Principal(
@@ -128,3 +130,23 @@ class AuthService:
             raise TokenExpired("Token has expired") from None
         except (jwt.InvalidTokenError, ValueError):
             raise Unauthorized("Invalid JWT token") from None
+
+
+def _scopes(claims: dict[str, Any]) -> list[str]:
+    """The ``scopes`` claim, which must be a list of strings (a string that merely contains
+    ``REFRESH_TOKEN`` is no scope list)."""
+    scopes = claims.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise Unauthorized("Invalid JWT token")
+    return scopes
+
+
+def _user_id(claims: dict[str, Any]) -> UUID:
+    """The ``userId`` claim, which must be a UUID string."""
+    raw = claims.get("userId")
+    if not isinstance(raw, str):
+        raise Unauthorized("Invalid JWT token")
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise Unauthorized("Invalid JWT token") from None
