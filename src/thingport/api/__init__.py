@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
@@ -60,12 +60,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return _error_response(exc.status_code, message, headers=exc.headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before sending its whole body: nobody will read an
+    answer, and it is no server error (logging it as one would let anyone flood the log)."""
+    log.debug("client went away during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("REST request %s %s failed", request.method, request.url.path, exc_info=exc)
     return _error_response(500, "Internal server error")
 
 
 exception_handlers = {
+    ClientDisconnect: client_gone,
     ThingportError: domain_error,
     HTTPException: http_error,
     Exception: server_error,
