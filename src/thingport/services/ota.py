@@ -402,8 +402,12 @@ class OtaService:
         if package.tag:
             target.append(KvEntry(f"target_{prefix}_tag", DataType.STRING, package.tag))
         target.append(KvEntry(f"target_{prefix}_ts", DataType.LONG, ts))
-        target.append(KvEntry(f"{prefix}_state", DataType.STRING, "QUEUED"))
-        await self._telemetry.save(device_id, [(ts, target)])
+        # QUEUED then INITIATED, both stored before the device can learn of the package from
+        # its attributes: a device answering at once (DOWNLOADING) comes after them, never
+        # between them or on the same millisecond.
+        queued = KvEntry(f"{prefix}_state", DataType.STRING, "QUEUED")
+        initiated = KvEntry(f"{prefix}_state", DataType.STRING, "INITIATED")
+        await self._telemetry.save(device_id, [(ts - 1, [*target, queued]), (ts, [initiated])])
 
         values: dict[str, str | int | None] = {
             "title": package.title, "version": package.version, "tag": package.tag or None,
@@ -422,9 +426,6 @@ class OtaService:
         stale = [f"{prefix}_{suffix}" for suffix, value in values.items() if value is None]
         if stale:
             await self._attributes.delete(device_id, AttributeScope.SHARED_SCOPE, stale)
-        # After QUEUED, and later than it even within the same millisecond.
-        initiated = KvEntry(f"{prefix}_state", DataType.STRING, "INITIATED")
-        await self._telemetry.save(device_id, [(max(now_ms(), ts + 1), [initiated])])
 
     async def _withdraw(self, device_id: UUID, package_type: OtaPackageType) -> None:
         await self._attributes.delete(device_id, AttributeScope.SHARED_SCOPE,
