@@ -439,7 +439,8 @@ class Server:
 
 class Thingport(Server):
     name = "thingport"
-    def __init__(self, children: Children, root: Path) -> None:
+    def __init__(self, children: Children, root: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.children = children
         self.root = root
         self.port = free_port()
@@ -447,6 +448,8 @@ class Thingport(Server):
         self.data_dir = root / "data"
         self.log = root / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: Settings on top of the runner's (bench/postgres.py: the PostgreSQL store, Redis).
+        self.extra_env = dict(env or {})
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True)
@@ -460,7 +463,8 @@ class Thingport(Server):
             "HTTP_BIND_PORT": str(self.port),
             "THINGPORT_LOG_LEVEL": "warning",
         }
-        env.pop("THINGPORT_DATABASE_URL", None)  # always the SQLite file in the fresh data dir
+        env.pop("THINGPORT_DATABASE_URL", None)  # the SQLite file in the fresh data dir ...
+        env.update(self.extra_env)  # ... unless the caller names a store
         self.process = self.children.start(
             [sys.executable, "-m", "thingport", "serve"], env=env, log=self.log)
         wait_http(self.url + "/api/noauth/health", self.process, self.log, timeout)

@@ -8,21 +8,27 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 
 from thingport import web
 from thingport.api import exception_handlers, routes, ws
+from thingport.api import metrics as metrics_api
 from thingport.bus import bus_from_url
 from thingport.domain.kv_json import ConverterConfig
+from thingport.errors import ConfigError
+from thingport.lifecycle import Lifecycle
+from thingport.metrics import Metrics, count_bus_messages, registry
 from thingport.services import Services
 from thingport.services.users import FirstLogin
 from thingport.settings import Settings
 from thingport.store import store_from_url
 from thingport.transport.asgi import Receive, Scope, Send
 from thingport.transport.device_api import PREFIX, DeviceApi
+from thingport.transport.drain import DrainUnreadBody
 
 log = logging.getLogger("thingport")
 
@@ -48,7 +54,7 @@ def build_services(settings: Settings) -> Services:
     if settings.store_url.startswith("sqlite:"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return Services.build(
-        store_from_url(settings.store_url), bus_from_url(settings.redis_url), settings,
+        store_from_url(settings.store_url, settings), bus_from_url(settings.redis_url), settings,
         jwt_key(settings),
     )
 
@@ -68,6 +74,21 @@ async def sweep(services: Services) -> None:
             await services.ota.sweep()
         except Exception:
             log.exception("expiry sweep failed; trying again")
+
+
+#: How often the store's upkeep runs (partitions ahead, retention); it also runs at open.
+MAINTAIN_INTERVAL_S = 3600.0
+
+
+async def maintain(services: Services) -> None:
+    """Run for the server's lifetime: the store's periodic upkeep, on every node (the store
+    makes that safe)."""
+    while True:
+        try:
+            await services.store.maintain()
+        except Exception:
+            log.exception("store maintenance failed; trying again in an hour")
+        await asyncio.sleep(MAINTAIN_INTERVAL_S)
 
 
 async def bootstrap(services: Services, settings: Settings) -> list[FirstLogin]:
@@ -98,12 +119,46 @@ class Thingport:
     def __init__(self, device_api: DeviceApi, rest: Starlette) -> None:
         self.device_api = device_api
         self.rest = rest
+        self.lifecycle = device_api.lifecycle
+        # The REST app counted, and any body it leaves unread drained before its answer.
+        self._rest = metrics_api.CountRequests(DrainUnreadBody(rest), device_api.metrics)
+
+    @property
+    def startup_error(self) -> ConfigError | None:
+        """The setting that stopped the lifespan's start, if one did."""
+        return getattr(self.rest.state, "startup_error", None)
+
+    async def stop_waiting(self) -> None:
+        """The server is stopping: answer the waiting polls, close the WebSockets."""
+        await self.lifecycle.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.device_api(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.rest(scope, receive, self._lifespan_send(send))
         else:
-            await self.rest(scope, receive, send)
+            await self._rest(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def sending(message: Any) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_error is not None:
+                # A bad setting is one line (thingport.server prints it), not a traceback.
+                message = {**message, "message": ""}
+            await send(message)
+
+        return sending
+
+
+@contextlib.contextmanager
+def remember_startup_error(state: Any) -> Iterator[None]:
+    """Keep a ConfigError raised while starting on ``state`` (then re-raise it), for
+    ``Thingport.startup_error``."""
+    try:
+        yield
+    except ConfigError as exc:
+        state.startup_error = exc
+        raise
 
 
 def create_app(settings: Settings | None = None) -> Thingport:
@@ -114,13 +169,16 @@ def create_app(settings: Settings | None = None) -> Thingport:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await services.store.open()
+        with remember_startup_error(app.state):
+            await services.store.open()
         tasks: list[asyncio.Task[None]] = []
         try:
-            await services.bus.start()
+            with remember_startup_error(app.state):
+                await services.bus.start()
             announce(await bootstrap(services, settings))
             tasks.append(asyncio.create_task(services.devices.forget_changed_devices()))
             tasks.append(asyncio.create_task(sweep(services)))
+            tasks.append(asyncio.create_task(maintain(services)))
             # Cancelled with the others, it stores the activity still pending before the
             # store closes.
             tasks.append(asyncio.create_task(services.activity.run()))
@@ -129,19 +187,25 @@ def create_app(settings: Settings | None = None) -> Thingport:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await services.provisioning.limiter.close()
             await services.bus.stop()
             await services.store.close()
 
+    lifecycle, metrics = Lifecycle(), Metrics()
+    count_bus_messages(services.bus, metrics)
     rest = Starlette(
-        routes=[*routes(), *ws.routes(), *web.routes()],
+        routes=[*routes(), *ws.routes(), *web.routes(),
+                *(metrics_api.routes if settings.metrics_enabled else [])],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     rest.state.services = services
     rest.state.settings = settings
     rest.state.converter = converter
+    rest.state.lifecycle = lifecycle
+    rest.state.metrics_registry = registry(metrics, lifecycle, services)
     device_api = DeviceApi(
         services, settings.payload_limits, converter,
-        settings.request_timeout_ms, settings.max_request_timeout_ms,
+        settings.request_timeout_ms, settings.max_request_timeout_ms, lifecycle, metrics,
     )
     return Thingport(device_api, rest)

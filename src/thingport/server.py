@@ -1,15 +1,34 @@
-"""Run the app under uvicorn with the configured listener (and TLS, when enabled)."""
+"""Run the app under uvicorn: the listener (bound before anything starts), TLS, trusted
+proxies, and a clean stop.
+
+Stopping (SIGTERM, SIGINT): uvicorn closes the listener, asks each connection to close once its
+response is out, waits up to ``timeout_graceful_shutdown`` for the requests still running, then
+cancels them (a 500 and a traceback each) and runs the lifespan's shutdown. Long polls would
+wait out their timeout there, so ``ThingportServer.shutdown`` first closes the listener and has
+the app answer every waiting poll as expired (408) and close every WebSocket with 1001
+(``Lifecycle.stop``); then uvicorn's own sequence finds only short requests left, which it lets
+finish, and the lifespan's shutdown commits what the store still has queued.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Any
 
 import uvicorn
 
-from thingport.app import create_app
+from thingport.app import Thingport, create_app
+from thingport.errors import ConfigError
 from thingport.settings import Settings
 from thingport.tls import TlsConfig, build_ssl_context
+from thingport.transport.forwarded import ForwardedHeaders, TrustedProxies
+
+log = logging.getLogger("uvicorn.error")
+
+#: Backstop only: polls and sockets end at once; this bounds the requests that still write.
+GRACEFUL_SHUTDOWN_S = 5
 
 
 class ThingportConfig(uvicorn.Config):
@@ -27,11 +46,42 @@ class ThingportConfig(uvicorn.Config):
             self.ssl = build_ssl_context(self.tls)
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
+class ThingportServer(uvicorn.Server):
+    """uvicorn's server, with the waiting requests ended before uvicorn waits for them."""
+
+    def __init__(self, config: uvicorn.Config, app: Thingport) -> None:
+        super().__init__(config)
+        self.thingport = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start, then the "running on" line it logs only for sockets of its own."""
+        await super().startup(sockets)
+        if self.started and sockets:
+            # uvicorn says where it listens only for sockets it bound itself.
+            self._log_started_message(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Close the listener, end every wait (408, 1001), then uvicorn's own shutdown."""
+        # Stop accepting first (uvicorn does it again; closing twice is harmless): a device
+        # answered 408 below must reconnect to the next server, not to this one.
+        for server in getattr(self, "servers", ()):
+            server.close()
+        for sock in sockets or ():
+            sock.close()
+        await self.thingport.stop_waiting()
+        await super().shutdown(sockets)
+
+
+def uvicorn_config(settings: Settings, app: Thingport) -> uvicorn.Config:
     """uvicorn's configuration for ``settings``: no body limit of its own (the app enforces
     ThingsBoard's), no access log on the hot path."""
+    asgi: Any = app
+    if settings.trusted_proxies:
+        # Our own middleware instead of uvicorn's: it also marks requests from a trusted
+        # proxy, whose X-Forwarded-Host and -Port the links then use.
+        asgi = ForwardedHeaders(app, TrustedProxies(settings.trusted_proxies))
     return ThingportConfig(
-        create_app(settings),
+        asgi,
         tls=settings.tls,
         host=settings.host,
         port=settings.port,
@@ -41,10 +91,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
-        # Forwarded headers are believed only from configured proxies: anyone else could
-        # claim any address (and dodge the per-address provisioning limit).
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or "",
+        proxy_headers=False,
         timeout_keep_alive=60,
         # WebSocket keepalive as ThingsBoard's: by default a ping every 10 s, closed after 30 s
         # without a pong. The frame limit is checked by the session too (with ThingsBoard's
@@ -52,15 +99,77 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         ws_ping_interval=settings.ws_ping_timeout_ms / 3000,
         ws_ping_timeout=settings.ws_ping_timeout_ms / 1000,
         ws_max_size=65536,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 
 
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host``:``port`` (every address the name has, as asyncio would
+    bind them), or a one-line ConfigError naming the variable at fault."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"HTTP_BIND_ADDRESS: cannot listen on {host!r}: {exc.strerror}") \
+            from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(
+            (i[0], i[1], i[2], i[3], i[4][:2]) for i in infos
+        ):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"HTTP_BIND_PORT: {where} is already in use by another program") \
+                from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise ConfigError(f"HTTP_BIND_PORT: not allowed to listen on {where} "
+                              f"(ports below 1024 need privileges)") from None
+        raise ConfigError(f"HTTP_BIND_ADDRESS: cannot listen on {where}: {exc.strerror}") \
+            from None
+    return sockets
+
+
+def check_extras(settings: Settings) -> None:
+    """Drivers that optional settings need, checked before anything starts."""
+    if settings.redis_url:
+        try:
+            import redis.asyncio  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "THINGPORT_REDIS_URL: Redis needs its driver, which is not installed: "
+                "pip install 'thingport[redis]'"
+            ) from None
+
+
 def run(settings: Settings) -> None:
-    """Serve until interrupted. A bad TLS setting stops here, before anything listens."""
+    """Serve until stopped. A bad setting, a TLS problem or a port in use stops here with one
+    line (a ConfigError), before anything listens or the store is opened."""
+    check_extras(settings)
     if settings.tls.enabled:
         build_ssl_context(settings.tls)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.Server(uvicorn_config(settings)).run()
+    sockets = bind(settings.host, settings.port)
+    app = create_app(settings)
+    server = ThingportServer(uvicorn_config(settings, app), app)
+    try:
+        server.run(sockets=sockets)
+    except SystemExit:
+        # uvicorn exits when the lifespan's start fails; a bad setting is then one line.
+        if app.startup_error is not None:
+            raise app.startup_error from None
+        raise
+    finally:
+        for sock in sockets:
+            sock.close()

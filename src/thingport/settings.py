@@ -8,11 +8,13 @@ once at start and passed in; a bad value stops the server with a message naming 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from thingport.errors import ConfigError
 from thingport.tls import TlsConfig
@@ -43,25 +45,91 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def _int(text: str, problem: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{problem}, got {text!r}") from None
+
+
 def parse_positive_int(text: str) -> int:
-    value = int(text)
+    """An integer above zero."""
+    value = _int(text, "must be a positive integer")
     if value <= 0:
         raise ValueError(f"must be a positive integer, got {text!r}")
     return value
 
 
 def parse_non_negative_int(text: str) -> int:
-    value = int(text)
+    """An integer, zero or more."""
+    value = _int(text, "must be zero or more")
     if value < 0:
         raise ValueError(f"must be zero or more, got {text!r}")
     return value
 
 
+def parse_choice(text: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, case-insensitively."""
+    value = text.strip().upper()
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
 def parse_port(text: str) -> int:
-    value = int(text)
+    """A TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if not 0 <= value <= 65535:
         raise ValueError(f"must be a port number (0-65535), got {text!r}")
     return value
+
+
+#: The levels THINGPORT_LOG_LEVEL accepts (uvicorn's names, which are also logging's).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def parse_log_level(text: str) -> str:
+    """One of LOG_LEVELS, case-insensitively."""
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return level
+
+
+def parse_trusted_proxies(text: str) -> str:
+    """Comma-separated IP addresses or networks (``10.0.0.0/8``), or ``*`` for any address;
+    returned cleaned up (no blanks). Anything else is refused, so that a typo cannot silently
+    trust nobody (or everybody)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"expected IP addresses or networks (e.g. 127.0.0.1,10.0.0.0/8) or *, "
+                f"got {item!r}"
+            ) from None
+    return ",".join(items)
+
+
+def parse_base_url(text: str) -> str:
+    """An absolute http(s) URL without query or fragment, returned without a trailing slash."""
+    url = text.strip()
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"has an invalid port: {text!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected http(s)://host[:port][/path], got {text!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"expected no user, query or fragment, got {text!r}")
+    return url.rstrip("/")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -71,6 +139,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Directory for the SQLite database and the generated JWT key."),
     Setting("database_url", "THINGPORT_DATABASE_URL", None,
             "Store URL: sqlite:///path/to/file.db (default: <data-dir>/thingport.db)."),
+    Setting("database_pool_size", "THINGPORT_DATABASE_POOL_SIZE", 8,
+            "PostgreSQL connections per node (write lanes and readers together).",
+            parse_positive_int),
+    Setting("ts_partitioning", "SQL_POSTGRES_TS_KV_PARTITIONING", "MONTHS",
+            "PostgreSQL time-series partitions: DAYS, MONTHS, YEARS or INDEFINITE.",
+            lambda text: parse_choice(text, ("DAYS", "MONTHS", "YEARS", "INDEFINITE"))),
+    Setting("ts_ttl_days", "THINGPORT_TS_TTL_DAYS", 0,
+            "Keep time-series history this many days (0: forever); on PostgreSQL whole "
+            "partitions are dropped.", parse_non_negative_int),
     Setting("request_timeout_ms", "HTTP_REQUEST_TIMEOUT", 60000,
             "Default wait of long polls and client-side RPC, in ms.", parse_positive_int),
     Setting("max_request_timeout_ms", "HTTP_MAX_REQUEST_TIMEOUT", 300000,
@@ -124,13 +201,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Administrator of the default tenant created on first start."),
     Setting("tenant_admin_password", "THINGPORT_TENANT_ADMIN_PASSWORD", None,
             "Its password (default: generated and printed once)."),
-    Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error."),
+    Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error.",
+            parse_log_level),
     Setting("ws_ping_timeout_ms", "TB_SERVER_WS_PING_TIMEOUT", 30000,
             "A WebSocket that answers no ping for this long is closed, in ms; the server pings "
             "every third of it.", parse_positive_int),
     Setting("trusted_proxies", "THINGPORT_TRUSTED_PROXIES", None,
-            "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
-            "X-Forwarded-Proto are believed (default: none)."),
+            "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For, "
+            "X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Port are believed "
+            "(default: none; * for any).", parse_trusted_proxies),
+    Setting("base_url", "THINGPORT_BASE_URL", None,
+            "The public address, e.g. https://iot.example.com, for the links thingport builds "
+            "(activation links, connectivity commands); default: from the trusted proxy's "
+            "X-Forwarded-* headers, else the request's Host.", parse_base_url),
+    Setting("metrics_enabled", "THINGPORT_METRICS_ENABLED", True,
+            "Serve Prometheus metrics at GET /metrics (no authentication; keep it off the "
+            "public proxy).", parse_bool),
     Setting("inactivity_timeout_s", "DEFAULT_INACTIVITY_TIMEOUT", 600,
             "A device without requests for this long becomes inactive (server attribute "
             "active=false), in s.", parse_positive_int),
@@ -151,6 +237,9 @@ class Settings:
     port: int = 8080
     data_dir: str = "./thingport-data"
     database_url: str | None = None
+    database_pool_size: int = 8
+    ts_partitioning: str = "MONTHS"
+    ts_ttl_days: int = 0
     request_timeout_ms: int = 60000
     max_request_timeout_ms: int = 300000
     redis_url: str | None = None
@@ -176,6 +265,8 @@ class Settings:
     log_level: str = "info"
     ws_ping_timeout_ms: int = 30000
     trusted_proxies: str | None = None
+    base_url: str | None = None
+    metrics_enabled: bool = True
     inactivity_timeout_s: int = 600
     state_check_interval_s: int = 60
     activity_flush_interval_ms: int = 5000

@@ -19,7 +19,7 @@ import re
 import secrets
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from thingport.errors import ConfigError
+from thingport.pkcs12_keys import KeyBag, pkcs12_key_bags
 
 __all__ = ["CredentialsType", "KeyStoreType", "TlsConfig", "build_ssl_context"]
 
@@ -44,6 +45,9 @@ _Choice = TypeVar("_Choice", bound=str)
 
 _CREDENTIALS_TYPES: Final[dict[str, CredentialsType]] = {"PEM": "PEM", "KEYSTORE": "KEYSTORE"}
 _KEY_STORE_TYPES: Final[dict[str, KeyStoreType]] = {"PKCS12": "PKCS12", "JKS": "JKS"}
+#: ThingsBoard's defaults of SSL_PEM_KEY_PASSWORD and SSL_KEY_PASSWORD, tried when unset.
+TB_PEM_KEY_PASSWORD: Final = "server_key_password"
+TB_KEY_PASSWORD: Final = "thingsboard"
 # Spring's StringToBooleanConverter accepts exactly these, case-insensitively.
 _TRUE: Final = frozenset({"true", "on", "yes", "1"})
 _FALSE: Final = frozenset({"false", "off", "no", "0"})
@@ -53,8 +57,10 @@ _FALSE: Final = frozenset({"false", "off", "no", "0"})
 class TlsConfig:
     """The ``SSL_*`` settings, named and defaulted as in ThingsBoard's ``tb-http-transport.yml``.
 
-    ``pem_key_password`` defaults to ThingsBoard's literal ``"server_key_password"``; it is only
-    used when the key is actually encrypted, so an unencrypted key works with the default.
+    The two key passwords are None when their variable is not set. An encrypted PEM key is then
+    tried with ThingsBoard's default, ``"server_key_password"``, and a keystore's key with the
+    store password (keytool and openssl encrypt keys with it), then ThingsBoard's default
+    ``"thingsboard"``. A password that is set must open its key: ThingsBoard would refuse it too.
     ``key_store`` keeps ThingsBoard's ``classpath:`` default; thingport has no classpath and
     reads such a path relative to the working directory. Passwords are left out of ``repr``.
     """
@@ -63,12 +69,12 @@ class TlsConfig:
     credentials_type: CredentialsType = "PEM"
     pem_cert: str = "server.pem"
     pem_key: str = "server_key.pem"
-    pem_key_password: str = field(default="server_key_password", repr=False)
+    pem_key_password: str | None = field(default=None, repr=False)
     key_store: str = "classpath:keystore/keystore.p12"
     key_store_type: KeyStoreType = "PKCS12"
     key_store_password: str = field(default="thingsboard", repr=False)
     key_alias: str = "tomcat"
-    key_password: str = field(default="thingsboard", repr=False)
+    key_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TlsConfig:
@@ -85,14 +91,14 @@ class TlsConfig:
             ),
             pem_cert=environ.get("SSL_PEM_CERT", defaults.pem_cert),
             pem_key=environ.get("SSL_PEM_KEY", defaults.pem_key),
-            pem_key_password=environ.get("SSL_PEM_KEY_PASSWORD", defaults.pem_key_password),
+            pem_key_password=environ.get("SSL_PEM_KEY_PASSWORD"),
             key_store=environ.get("SSL_KEY_STORE", defaults.key_store),
             key_store_type=_env_choice(
                 environ, "SSL_KEY_STORE_TYPE", _KEY_STORE_TYPES, defaults.key_store_type
             ),
             key_store_password=environ.get("SSL_KEY_STORE_PASSWORD", defaults.key_store_password),
             key_alias=environ.get("SSL_KEY_ALIAS", defaults.key_alias),
-            key_password=environ.get("SSL_KEY_PASSWORD", defaults.key_password),
+            key_password=environ.get("SSL_KEY_PASSWORD"),
         )
 
 
@@ -324,18 +330,28 @@ def _find_pem_key(config: TlsConfig, cert_path: Path, cert_data: bytes) -> tuple
     return "SSL_PEM_CERT", cert_path, in_cert.group(0)
 
 
-def _decrypt_pem_key(variable: str, path: Path, block: bytes, password: str) -> PrivateKeyTypes:
+def _decrypt_pem_key(
+    variable: str, path: Path, block: bytes, password: str | None
+) -> PrivateKeyTypes:
     encrypted = (
         block.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY") or b"Proc-Type: 4,ENCRYPTED" in block
     )
-    if encrypted and not password:
+    if encrypted and password == "":
         raise _fail(
             "SSL_PEM_KEY_PASSWORD", f"the private key in {path} is encrypted but no password is set"
         )
+    attempt = TB_PEM_KEY_PASSWORD if password is None else password
     try:
         # An unencrypted key ignores the password, as ThingsBoard's default password suggests.
-        return serialization.load_pem_private_key(block, password.encode() if encrypted else None)
+        return serialization.load_pem_private_key(block, attempt.encode() if encrypted else None)
     except ValueError as exc:
+        if encrypted and password is None:
+            # Not "wrong password": the operator never gave one; say which variable to set.
+            raise _fail(
+                "SSL_PEM_KEY_PASSWORD",
+                f"the private key in {path} is encrypted; set SSL_PEM_KEY_PASSWORD to its "
+                f"password (ThingsBoard's default {TB_PEM_KEY_PASSWORD!r} does not open it)",
+            ) from None
         if encrypted:
             raise _fail("SSL_PEM_KEY_PASSWORD", f"wrong password for {path}") from None
         raise _fail(variable, f"cannot read the private key in {path}: {exc}") from None
@@ -352,7 +368,7 @@ _JCEKS_MAGIC: Final = b"\xce\xce\xce\xce"
 def _load_keystore(config: TlsConfig) -> _Material:
     path, data = _read("SSL_KEY_STORE", config.key_store)
     java_type = {_JKS_MAGIC: "JKS", _JCEKS_MAGIC: "JCEKS"}.get(data[:4])
-    bags = _pkcs12_key_bags(data)
+    bags = pkcs12_key_bags(data)
     if java_type is not None:
         raise _fail(
             "SSL_KEY_STORE",
@@ -377,13 +393,21 @@ def _load_keystore(config: TlsConfig) -> _Material:
             # OpenSSL already decrypted this one with the store password, including the odd
             # encodings it uses for empty passwords.
             key = store.key
+            if config.key_password not in (None, config.key_store_password):
+                # A key password that is set must open the key, as Java's getKey requires.
+                _decrypt_bag(path, bag, (config.key_password,))
         else:
-            key = _decrypt_bag(path, bag, (config.key_password, config.key_store_password))
+            key = _decrypt_bag(path, bag, _key_passwords(config),
+                               key_password_set=config.key_password is not None)
     elif store.key is not None:
-        # Keys hidden inside encrypted content are invisible to our walker; OpenSSL found one.
+        # Keys hidden inside encrypted content are invisible to our walker; OpenSSL found one,
+        # so it opens with the store password: a different SSL_KEY_PASSWORD does not.
         key = store.key
         label = _friendly(store.cert) or "(unnamed)"
         _check_single_alias(path, _friendly(store.cert), config.key_alias)
+        if config.key_password not in (None, config.key_store_password):
+            raise _fail("SSL_KEY_PASSWORD", f"wrong password for key entry {label!r} in "
+                                            f"keystore {path}")
     else:
         raise _fail("SSL_KEY_STORE", f"keystore {path} holds no private key entry")
 
@@ -391,6 +415,13 @@ def _load_keystore(config: TlsConfig) -> _Material:
     if leaf is None:
         raise _fail("SSL_KEY_STORE", f"keystore {path} has no certificate for key entry {label!r}")
     return _Material(_chain_from(leaf, certs), key, "SSL_KEY_STORE", str(path))
+
+
+def _key_passwords(config: TlsConfig) -> tuple[str, ...]:
+    """The passwords to try on the chosen key entry, best first."""
+    if config.key_password is not None:
+        return (config.key_password,)
+    return (config.key_store_password, TB_KEY_PASSWORD)
 
 
 def _convert_advice(path: Path, store_type: str) -> str:
@@ -432,7 +463,7 @@ def _check_single_alias(path: Path, name: str | None, alias: str) -> None:
         )
 
 
-def _select_bag(path: Path, bags: list[_KeyBag], alias: str) -> _KeyBag:
+def _select_bag(path: Path, bags: list[KeyBag], alias: str) -> KeyBag:
     if alias:
         for bag in bags:
             # Java lower-cases PKCS12 aliases, so the match is case-insensitive as in ThingsBoard.
@@ -449,7 +480,9 @@ def _select_bag(path: Path, bags: list[_KeyBag], alias: str) -> _KeyBag:
     )
 
 
-def _decrypt_bag(path: Path, bag: _KeyBag, passwords: tuple[str, ...]) -> PrivateKeyTypes:
+def _decrypt_bag(
+    path: Path, bag: KeyBag, passwords: tuple[str, ...], *, key_password_set: bool = True
+) -> PrivateKeyTypes:
     label = bag.name or "(unnamed)"
     if not bag.shrouded:
         try:
@@ -458,7 +491,6 @@ def _decrypt_bag(path: Path, bag: _KeyBag, passwords: tuple[str, ...]) -> Privat
             raise _fail(
                 "SSL_KEY_STORE", f"cannot read key entry {label!r} in {path}: {exc}"
             ) from None
-    # SSL_KEY_PASSWORD first; stores made by openssl or keytool use the store password for keys.
     unsupported: Exception | None = None
     for password in dict.fromkeys(passwords):
         try:
@@ -469,6 +501,9 @@ def _decrypt_bag(path: Path, bag: _KeyBag, passwords: tuple[str, ...]) -> Privat
             continue
     if unsupported is not None:
         raise _fail("SSL_KEY_STORE", f"key entry {label!r} in {path}: {unsupported}")
+    if not key_password_set:
+        raise _fail("SSL_KEY_PASSWORD", f"key entry {label!r} in keystore {path} has a password "
+                                        "of its own; set SSL_KEY_PASSWORD to it")
     raise _fail("SSL_KEY_PASSWORD", f"wrong password for key entry {label!r} in keystore {path}")
 
 
@@ -483,123 +518,3 @@ def _chain_from(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x5
         chain.append(issuer)
         current = issuer
     return chain
-
-
-# A minimal DER walk over PKCS#12, because load_pkcs12 returns only the first key of a store
-# and SSL_KEY_ALIAS must be able to pick another one. It reads only the unencrypted layers:
-# keytool and openssl put (password-protected) key bags there.
-
-_OID_DATA: Final = bytes.fromhex("2a864886f70d010701")
-_OID_KEY_BAG: Final = bytes.fromhex("2a864886f70d010c0a0101")
-_OID_SHROUDED_KEY_BAG: Final = bytes.fromhex("2a864886f70d010c0a0102")
-_OID_SAFE_CONTENTS_BAG: Final = bytes.fromhex("2a864886f70d010c0a0106")
-_OID_FRIENDLY_NAME: Final = bytes.fromhex("2a864886f70d010914")
-_SEQUENCE, _SET, _OCTET_STRING, _INTEGER, _OID, _BMP_STRING, _EXPLICIT_0 = (
-    0x30, 0x31, 0x04, 0x02, 0x06, 0x1E, 0xA0,
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _KeyBag:
-    name: str | None
-    der: bytes = field(repr=False)  # PrivateKeyInfo, or EncryptedPrivateKeyInfo if shrouded
-    shrouded: bool
-
-
-class _DerError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class _Tlv:
-    tag: int
-    value: bytes
-    encoded: bytes
-
-
-def _der_items(data: bytes) -> Iterator[_Tlv]:
-    offset = 0
-    while offset < len(data):
-        if offset + 2 > len(data):
-            raise _DerError("truncated")
-        tag, length = data[offset], data[offset + 1]
-        start = offset + 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4:  # 0 is BER indefinite length, which DER forbids
-                raise _DerError("unsupported length")
-            length = int.from_bytes(data[start : start + count], "big")
-            start += count
-        end = start + length
-        if end > len(data):
-            raise _DerError("truncated")
-        yield _Tlv(tag, data[start:end], data[offset:end])
-        offset = end
-
-
-def _der_children(tlv: _Tlv, *tags: int) -> list[_Tlv]:
-    children = list(_der_items(tlv.value))
-    if len(children) < len(tags) or any(c.tag != t for c, t in zip(children, tags, strict=False)):
-        raise _DerError("unexpected structure")
-    return children
-
-
-def _der_one(data: bytes, tag: int) -> _Tlv:
-    items = list(_der_items(data))
-    if len(items) != 1 or items[0].tag != tag:
-        raise _DerError("unexpected structure")
-    return items[0]
-
-
-def _data_content(content_info: _Tlv) -> bytes | None:
-    """The octets of a ``data`` ContentInfo, or None for other (e.g. encrypted) content types."""
-    oid, explicit = _der_children(content_info, _OID, _EXPLICIT_0)[:2]
-    if oid.value != _OID_DATA:
-        return None
-    return _der_one(explicit.value, _OCTET_STRING).value
-
-
-def _pkcs12_key_bags(data: bytes) -> list[_KeyBag] | None:
-    """Key bags of a PKCS#12 file, or None when ``data`` is not a (DER) PKCS#12 file."""
-    try:
-        pfx = _der_one(data, _SEQUENCE)
-        version, auth_safe = _der_children(pfx, _INTEGER, _SEQUENCE)[:2]
-        if version.value != b"\x03":
-            return None
-        auth_octets = _data_content(auth_safe)
-        if auth_octets is None:  # public-key integrity mode; nobody uses it
-            return None
-        bags: list[_KeyBag] = []
-        for content_info in _der_children(_der_one(auth_octets, _SEQUENCE)):
-            if content_info.tag != _SEQUENCE:
-                raise _DerError("unexpected structure")
-            safe_contents = _data_content(content_info)
-            if safe_contents is not None:
-                _collect_bags(_der_one(safe_contents, _SEQUENCE), bags, depth=0)
-        return bags
-    except _DerError:
-        return None
-
-
-def _collect_bags(safe_contents: _Tlv, bags: list[_KeyBag], depth: int) -> None:
-    if depth > 4:
-        raise _DerError("too deep")
-    for safe_bag in _der_children(safe_contents):
-        parts = _der_children(safe_bag, _OID, _EXPLICIT_0)
-        bag_id, explicit = parts[0].value, parts[1]
-        if bag_id == _OID_SAFE_CONTENTS_BAG:
-            _collect_bags(_der_one(explicit.value, _SEQUENCE), bags, depth + 1)
-        elif bag_id in (_OID_KEY_BAG, _OID_SHROUDED_KEY_BAG):
-            value = _der_one(explicit.value, _SEQUENCE)
-            name = _friendly_name(parts[2]) if len(parts) > 2 and parts[2].tag == _SET else None
-            bags.append(_KeyBag(name, value.encoded, bag_id == _OID_SHROUDED_KEY_BAG))
-
-
-def _friendly_name(attributes: _Tlv) -> str | None:
-    for attribute in _der_children(attributes):
-        oid, values = _der_children(attribute, _OID, _SET)[:2]
-        if oid.value == _OID_FRIENDLY_NAME:
-            for value in _der_children(values):
-                if value.tag == _BMP_STRING:
-                    return value.value.decode("utf-16-be", "replace")
-    return None

@@ -76,5 +76,5 @@ def test_a_bad_setting_stops_serve_with_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "thingport", "serve"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
-    assert done.stderr.strip() == "thingport: HTTP_BIND_PORT: invalid literal for int() " \
-        "with base 10: 'eighty'"
+    assert done.stderr.strip() == "thingport: HTTP_BIND_PORT: must be a port number " \
+        "(0-65535), got 'eighty'"

@@ -114,6 +114,8 @@ def start_failure(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedPr
     ("wrong key password", "SSL_PEM_KEY_PASSWORD"),
     ("key of another certificate", "SSL_PEM_KEY"),
     ("wrong keystore password", "SSL_KEY_STORE_PASSWORD"),
+    ("wrong key password in the keystore", "SSL_KEY_PASSWORD"),
+    ("encrypted key, no password set", "SSL_PEM_KEY_PASSWORD"),
     ("bad credentials type", "SSL_CREDENTIALS_TYPE"),
 ])
 def test_bad_configuration_stops_the_server_with_one_line(
@@ -135,11 +137,20 @@ def test_bad_configuration_stops_the_server_with_one_line(
         "wrong keystore password": {"SSL_CREDENTIALS_TYPE": "KEYSTORE",
                                     "SSL_KEY_STORE": str(tmp_path / "keystore.p12"),
                                     "SSL_KEY_STORE_PASSWORD": "wrong"},
+        "wrong key password in the keystore": {"SSL_CREDENTIALS_TYPE": "KEYSTORE",
+                                               "SSL_KEY_STORE": str(tmp_path / "keystore.p12"),
+                                               "SSL_KEY_STORE_PASSWORD": "right",
+                                               "SSL_KEY_PASSWORD": "wrong"},
+        "encrypted key, no password set": {"SSL_PEM_CERT": str(tmp_path / "server.pem"),
+                                           "SSL_PEM_KEY": str(tmp_path / "locked.pem")},
         "bad credentials type": {"SSL_CREDENTIALS_TYPE": "DER"},
     }[case]
     done = start_failure(tmp_path, env)
-    assert done.returncode != 0
+    assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
-    assert variable in lines[0]
+    assert lines[0].startswith(f"thingport: {variable}: "), lines[0]
     assert "Traceback" not in done.stderr + done.stdout
+    if case == "encrypted key, no password set":
+        # None was given, so it is not "wrong": the message says what to set.
+        assert "wrong password" not in lines[0] and "set SSL_PEM_KEY_PASSWORD" in lines[0]

@@ -1,14 +1,18 @@
 """Fixtures of the store contract suite: every test runs once per backend.
 
 A backend is a name in ``BACKENDS`` and a factory in ``_FACTORIES``. A factory gets the test's
-temporary directory and returns a function that makes a new, unopened store on the same storage
-each time it is called, so a test can close a store and open it again to check what survived.
-Adding PostgreSQL is one more entry in each (its factory would create a database per test and
-skip when no server is configured).
+temporary directory and returns a context manager giving a function that makes a new, unopened
+store on the same storage each time it is called, so a test can close a store and open it again
+to check what survived.
+
+PostgreSQL (the machine's server, ``tests.services.POSTGRES_URL``): each test gets a schema of
+its own in that database, dropped after the test; the stores reach it through ``search_path``
+in the URL. Without a server the PostgreSQL runs are skipped, or fail under CI=true.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import POSTGRES_URL, require_postgres
 from thingport.domain.model import (
     CredentialsType,
     Device,
@@ -29,19 +34,51 @@ from thingport.store.sqlite import SQLiteStore
 StoreFactory = Callable[[], Store]
 
 
-def _sqlite(tmp_path: Path) -> StoreFactory:
+@contextlib.asynccontextmanager
+async def _sqlite(tmp_path: Path) -> AsyncIterator[StoreFactory]:
     path = str(tmp_path / "thingport.db")
-    return lambda: SQLiteStore(path)
+    yield lambda: SQLiteStore(path)
 
 
-BACKENDS = ["sqlite"]
-_FACTORIES: dict[str, Callable[[Path], StoreFactory]] = {"sqlite": _sqlite}
+@contextlib.asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A new, empty schema in the test database (dropped afterwards) and the URL of a store
+    that lives in it."""
+    require_postgres()
+    import asyncpg
+
+    schema = f"thingport_test_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}search_path={schema}"
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _postgresql(tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    from thingport.store.postgresql import PostgresStore
+
+    async with postgres_schema() as url:
+        yield lambda: PostgresStore(url, pool_size=4)
+
+
+BACKENDS = ["sqlite", "postgresql"]
+_FACTORIES: dict[str, Callable[[Path], contextlib.AbstractAsyncContextManager[StoreFactory]]] = {
+    "sqlite": _sqlite, "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=BACKENDS)
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
     """Makes unopened stores of one backend, all on this test's own storage."""
-    return _FACTORIES[request.param](tmp_path)
+    async with _FACTORIES[request.param](tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""The per-address failure limiter, on a clock the tests move by hand."""
+"""The in-memory failure limit, on a clock the tests move by hand (the rules both
+implementations share are in tests/bus/test_failure_limit_contract.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from thingport.services.failure_limit import FailureLimiter
+from thingport.services.failure_limit import MemoryFailureLimit
 
 
 class Clock:
@@ -20,70 +21,70 @@ def clock() -> Clock:
     return Clock()
 
 
-def test_blocks_after_max_failures_until_the_window_passes(clock: Clock) -> None:
-    limiter = FailureLimiter(3, 60, clock)
-    assert not limiter.record_failure("a")
+async def test_blocks_after_max_failures_until_the_window_passes(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(3, 60, clock)
+    assert not await limiter.record_failure("a")
     clock.now += 10
-    assert not limiter.record_failure("a")
-    assert limiter.retry_after("a") == 0
+    assert not await limiter.record_failure("a")
+    assert await limiter.retry_after("a") == 0
     clock.now += 10
-    assert limiter.record_failure("a")  # the third one blocks
-    assert limiter.retry_after("a") == 60
+    assert await limiter.record_failure("a")  # the third one blocks
+    assert await limiter.retry_after("a") == 60
     clock.now += 59.5
-    assert limiter.retry_after("a") == 1  # rounded up, never 0 while blocked
+    assert await limiter.retry_after("a") == 1  # rounded up, never 0 while blocked
     clock.now += 0.5
-    assert limiter.retry_after("a") == 0
+    assert await limiter.retry_after("a") == 0
     # A clean slate afterwards: one failure does not block again.
-    assert not limiter.record_failure("a")
-    assert limiter.retry_after("a") == 0
+    assert not await limiter.record_failure("a")
+    assert await limiter.retry_after("a") == 0
 
 
-def test_failures_older_than_the_window_are_forgotten(clock: Clock) -> None:
-    limiter = FailureLimiter(3, 60, clock)
-    limiter.record_failure("a")
-    limiter.record_failure("a")
+async def test_failures_older_than_the_window_are_forgotten(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(3, 60, clock)
+    await limiter.record_failure("a")
+    await limiter.record_failure("a")
     clock.now += 60  # both now exactly one window old: out
-    assert not limiter.record_failure("a")
-    assert not limiter.record_failure("a")
-    assert limiter.record_failure("a")
+    assert not await limiter.record_failure("a")
+    assert not await limiter.record_failure("a")
+    assert await limiter.record_failure("a")
 
 
-def test_addresses_are_counted_separately(clock: Clock) -> None:
-    limiter = FailureLimiter(2, 60, clock)
-    limiter.record_failure("a")
-    assert limiter.record_failure("a")
-    assert limiter.retry_after("a") == 60
-    assert limiter.retry_after("b") == 0
-    assert not limiter.record_failure("b")
+async def test_addresses_are_counted_separately(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(2, 60, clock)
+    await limiter.record_failure("a")
+    assert await limiter.record_failure("a")
+    assert await limiter.retry_after("a") == 60
+    assert await limiter.retry_after("b") == 0
+    assert not await limiter.record_failure("b")
 
 
-def test_one_failure_allowed_means_blocked_at_once(clock: Clock) -> None:
-    limiter = FailureLimiter(1, 5, clock)
-    assert limiter.record_failure("a")
-    assert limiter.retry_after("a") == 5
+async def test_one_failure_allowed_means_blocked_at_once(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(1, 5, clock)
+    assert await limiter.record_failure("a")
+    assert await limiter.retry_after("a") == 5
 
 
-def test_memory_stays_bounded_and_stale_entries_go_first(clock: Clock) -> None:
-    limiter = FailureLimiter(2, 60, clock, max_addresses=100)
-    limiter.record_failure("old")
-    limiter.record_failure("old")  # blocked
+async def test_memory_stays_bounded_and_stale_entries_go_first(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(2, 60, clock, max_addresses=100)
+    await limiter.record_failure("old")
+    await limiter.record_failure("old")  # blocked
     clock.now += 61  # its block and its failures are stale now
     for i in range(99):
-        limiter.record_failure(f"10.0.0.{i}")
+        await limiter.record_failure(f"10.0.0.{i}")
     assert len(limiter) == 100
-    limiter.record_failure("new")
+    await limiter.record_failure("new")
     assert len(limiter) <= 100
-    assert limiter.retry_after("old") == 0
+    assert await limiter.retry_after("old") == 0
     # A flood of fresh addresses: the oldest are dropped, a tenth at a time.
     for i in range(1000):
-        limiter.record_failure(f"flood-{i}")
+        await limiter.record_failure(f"flood-{i}")
         assert len(limiter) <= 100
-    assert limiter.record_failure("flood-999")  # its second failure: the newest are kept
-    assert limiter.retry_after("flood-999") == 60
+    assert await limiter.record_failure("flood-999")  # its second failure: the newest are kept
+    assert await limiter.retry_after("flood-999") == 60
 
 
 def test_rejects_nonsense_settings() -> None:
     with pytest.raises(ValueError):
-        FailureLimiter(0, 60)
+        MemoryFailureLimit(0, 60)
     with pytest.raises(ValueError):
-        FailureLimiter(5, 0)
+        MemoryFailureLimit(5, 0)

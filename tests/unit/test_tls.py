@@ -127,12 +127,13 @@ def test_defaults_are_thingsboards() -> None:
     assert config.credentials_type == "PEM"
     assert config.pem_cert == "server.pem"
     assert config.pem_key == "server_key.pem"
-    assert config.pem_key_password == "server_key_password"
+    # Unset passwords are None; their ThingsBoard defaults are tried when a key needs one.
+    assert config.pem_key_password is None
     assert config.key_store == "classpath:keystore/keystore.p12"
     assert config.key_store_type == "PKCS12"
     assert config.key_store_password == "thingsboard"
     assert config.key_alias == "tomcat"
-    assert config.key_password == "thingsboard"
+    assert config.key_password is None
 
 
 def test_from_env_reads_every_variable() -> None:
@@ -348,10 +349,21 @@ def test_wrong_key_password(pki: Pki, tmp_path: Path, traditional: bool) -> None
     assert message == f"SSL_PEM_KEY_PASSWORD: wrong password for {key}"
 
 
-def test_encrypted_key_with_thingsboards_default_password(pki: Pki, tmp_path: Path) -> None:
+def test_encrypted_key_and_no_password_set(pki: Pki, tmp_path: Path) -> None:
     cert = write(tmp_path / "server.pem", pki.server.chain_pem())
     key = write(tmp_path / "server_key.pem", pki.server.key_pem(b"right"))
-    config_error(pem_env(cert, key), "SSL_PEM_KEY_PASSWORD")
+    message = config_error(pem_env(cert, key), "SSL_PEM_KEY_PASSWORD")
+    # Not "wrong password": none was given. The message says what to set.
+    assert "wrong password" not in message
+    assert message == (
+        f"SSL_PEM_KEY_PASSWORD: the private key in {key} is encrypted; set SSL_PEM_KEY_PASSWORD "
+        "to its password (ThingsBoard's default 'server_key_password' does not open it)")
+
+
+def test_encrypted_key_with_thingsboards_default_password(pki: Pki, tmp_path: Path) -> None:
+    cert = write(tmp_path / "server.pem", pki.server.chain_pem())
+    key = write(tmp_path / "server_key.pem", pki.server.key_pem(b"server_key_password"))
+    assert handshake(build(pem_env(cert, key)), pki.root)[0] == der(pki.server)
 
 
 def test_encrypted_key_with_empty_password(pki: Pki, tmp_path: Path) -> None:
@@ -449,9 +461,22 @@ def test_pkcs12_single_entry_is_used_whatever_its_alias(pki: Pki, tmp_path: Path
     assert handshake(build(store_env(store, "pw")), pki.root)[0] == der(pki.server)
 
 
-def test_pkcs12_key_password_may_differ_from_the_store_one(pki: Pki, two_entry_store: str) -> None:
-    # openssl-made stores encrypt keys with the store password; a stale SSL_KEY_PASSWORD is fine.
-    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="beta", SSL_KEY_PASSWORD="stale")
+@pytest.mark.parametrize("alias", ["alpha", "beta"])  # the first entry, opened by OpenSSL; not
+def test_pkcs12_wrong_key_password_is_refused(two_entry_store: str, alias: str) -> None:
+    # ThingsBoard (Java's KeyStore.getKey) refuses a key password that does not open the key.
+    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS=alias, SSL_KEY_PASSWORD="stale")
+    message = config_error(env, "SSL_KEY_PASSWORD")
+    assert message == (f"SSL_KEY_PASSWORD: wrong password for key entry {alias!r} in keystore "
+                       f"{two_entry_store}")
+
+
+@pytest.mark.parametrize("key_password", [None, "storepw"])
+def test_pkcs12_key_password_unset_or_the_store_one(
+    pki: Pki, two_entry_store: str, key_password: str | None
+) -> None:
+    # openssl and keytool encrypt keys with the store password: unset means that one.
+    extra = {"SSL_KEY_PASSWORD": key_password} if key_password else {}
+    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="beta", **extra)
     assert handshake(build(env), pki.root)[0] == der(pki.server)
 
 

@@ -27,7 +27,7 @@ from thingport.domain.model import Authority, RpcStatus
 from thingport.errors import BadRequest, NotFound
 from thingport.http_errors import error_body
 from thingport.services.rpc import RpcRequest
-from thingport.transport.asgi import ClientDisconnected, until_disconnected
+from thingport.transport.asgi import ClientDisconnected, ServerStopping, until_disconnected
 
 
 def _int(body: dict[str, Any], name: str) -> int | None:
@@ -76,7 +76,16 @@ async def _send(request: Request, v2: bool) -> Response:
     rpc = await svc.submit(device, rpc_request)
     if rpc.persistent:
         return JSONResponse({"rpcId": str(rpc.id)})
-    done = await svc.outcome(rpc)
+    try:
+        done = await until_disconnected(request.receive, svc.outcome(rpc),
+                                        request.app.state.lifecycle, "rpc_outcome")
+    except ClientDisconnected:
+        # Nobody waits for the outcome any more; the sweep finishes the RPC when it expires.
+        return Response(status_code=408)
+    except ServerStopping:
+        # The RPC stays stored: a device polling another node (or this one, restarted)
+        # still gets it; the caller may look it up or send again.
+        return _status_response(503, "The server is shutting down")
     if done.status is RpcStatus.SUCCESSFUL or (done.oneway and done.status is RpcStatus.DELIVERED):
         if done.oneway:
             return empty_ok()
@@ -148,9 +157,13 @@ async def next_client_request(request: Request) -> Response:
     _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
     waiting = services(request).client_rpc.next_request(device.id, _poll_timeout_s(request))
     try:
-        found = await until_disconnected(request.receive, waiting)
+        found = await until_disconnected(request.receive, waiting,
+                                         request.app.state.lifecycle, "client_rpc_requests")
     except ClientDisconnected:
         return Response(status_code=408)  # nobody is left to read it
+    except ServerStopping:
+        # As an expired poll: the application polls again, elsewhere.
+        return Response(status_code=408, headers={"Connection": "close"})
     if found is None:
         return Response(status_code=408)
     return JSONResponse({

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from thingport.api import render
@@ -17,8 +19,12 @@ from thingport.api.common import (
     services,
     uuid_param,
 )
+from thingport.api.public_url import public_address
 from thingport.domain.model import Authority
 from thingport.errors import BadRequest, NotFound, PermissionDenied
+
+#: The UI's page where a new user chooses a password (web/static/js/pages/login.js).
+ACTIVATE_PAGE = "/activate"
 
 
 async def save_tenant(request: Request) -> Response:
@@ -134,8 +140,19 @@ async def activation_link(request: Request) -> Response:
     token = await users.activation_token(user.id)
     if token is None:
         raise BadRequest("User is already activated!")
-    base = str(request.base_url).rstrip("/")
-    return Response(f"{base}/api/noauth/activate?activateToken={token}", media_type="text/plain")
+    # The UI's page, at the public address (as ThingsBoard's link opens its UI's page).
+    origin = public_address(request).origin
+    return Response(f"{origin}{ACTIVATE_PAGE}?activateToken={quote(token, safe='')}",
+                    media_type="text/plain")
+
+
+async def activate_page(request: Request) -> Response:
+    """``GET /api/noauth/activate?activateToken=``: links handed out before the link named the
+    UI's page; 302 to it."""
+    token = request.query_params.get("activateToken", "")
+    # Relative, so it works at whatever address the old link used (under the base URL's path).
+    page = public_address(request).prefix + ACTIVATE_PAGE
+    return RedirectResponse(f"{page}?activateToken={quote(token, safe='')}", status_code=302)
 
 
 async def activate(request: Request) -> Response:
@@ -158,4 +175,5 @@ routes = [
     Route("/api/user/{userId}", get_user, methods=["GET"]),
     Route("/api/user/{userId}/activationLink", activation_link, methods=["GET"]),
     Route("/api/noauth/activate", activate, methods=["POST"]),
+    Route("/api/noauth/activate", activate_page, methods=["GET"]),
 ]

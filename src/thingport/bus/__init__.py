@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from thingport.bus.base import Bus, Subscription
+from thingport.bus.base import BUS_DOWN, BUS_STATE, BUS_UP, Bus, BusUnavailable, Subscription
 from thingport.bus.memory import MemoryBus
 
-__all__ = ["Bus", "MemoryBus", "Subscription", "bus_from_url"]
+__all__ = [
+    "BUS_DOWN", "BUS_STATE", "BUS_UP", "Bus", "BusUnavailable", "MemoryBus", "Subscription",
+    "bus_from_url",
+]
 
 
 def bus_from_url(url: str | None) -> Bus:

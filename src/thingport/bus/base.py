@@ -3,6 +3,11 @@
 A message says "something happened on channel X"; the state itself is in the store. So a
 subscriber that was not listening when a message went out loses nothing: it reads the store when
 it starts waiting. Subscribe first, then read the store, then wait: that order leaves no gap.
+
+A network bus can lose its connection, and with it the messages sent meanwhile. It then tells
+every local subscription, whatever its channels, with a message on ``BUS_STATE``: ``BUS_DOWN``
+when the connection is lost (wake-ups may be missed from now on: poll the store) and ``BUS_UP``
+once it is back (read the store once more, then trust the wake-ups again).
 """
 
 from __future__ import annotations
@@ -11,6 +16,18 @@ import abc
 import asyncio
 from collections import deque
 from types import TracebackType
+
+#: The channel of the bus's own news, delivered to every subscription. No real channel starts
+#: with a NUL, so it cannot collide with one.
+BUS_STATE = "\x00bus-state"
+#: ``BUS_STATE`` payload: the connection to the other nodes is lost; messages may be lost.
+BUS_DOWN = b"down"
+#: ``BUS_STATE`` payload: connected again; whatever was missed meanwhile is in the store.
+BUS_UP = b"up"
+
+
+class BusUnavailable(ConnectionError):
+    """The bus cannot reach the other nodes right now (raised by ``Bus.ping``)."""
 
 
 class Subscription:
@@ -69,6 +86,12 @@ class LocalFanout:
         for subscription in tuple(self._subscribers.get(channel, ())):
             subscription.deliver(channel, message)
 
+    def broadcast(self, channel: str, message: bytes) -> None:
+        """Hand a message to every subscription of this process, whatever its channels."""
+        everyone = {s for subscribers in self._subscribers.values() for s in subscribers}
+        for subscription in everyone:
+            subscription.deliver(channel, message)
+
     def has_subscribers(self, channel: str) -> bool:
         """Whether anyone in this process listens to ``channel``."""
         return channel in self._subscribers
@@ -97,6 +120,17 @@ class Bus(abc.ABC):
     async def publish(self, channel: str, message: bytes = b"") -> None:
         """Deliver ``message`` to every subscriber of ``channel`` on every node. Subscribers that
         are not subscribed at that moment do not get it."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages reach this node now. While False, waiters must read the store on a
+        timer, because wake-ups may be lost (a network bus that lost its connection)."""
+        return True
+
+    @abc.abstractmethod
+    async def ping(self, timeout_s: float = 1.0) -> None:
+        """Return when the bus works (within ``timeout_s``); raise BusUnavailable otherwise.
+        For health checks: cheap, and bounded by ``timeout_s``."""
 
     def may_have_subscribers(self, channel: str) -> bool:
         """Whether a message on ``channel`` could reach anyone: a network bus cannot know what

@@ -14,6 +14,9 @@ class MemoryBus(Bus):
     async def stop(self) -> None:
         """Nothing to release."""
 
+    async def ping(self, timeout_s: float = 1.0) -> None:
+        """Always up: there is no connection to lose."""
+
     def may_have_subscribers(self, channel: str) -> bool:
         """Only this process's subscribers exist."""
         return self.local.has_subscribers(channel)

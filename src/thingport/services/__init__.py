@@ -12,7 +12,8 @@ from thingport.services.claiming import ClaimingService
 from thingport.services.client_rpc import ClientRpcService
 from thingport.services.customers import CustomerService
 from thingport.services.devices import DeviceService
-from thingport.services.failure_limit import FailureLimiter
+from thingport.services.failure_limit import failure_limit
+from thingport.services.health import HealthService
 from thingport.services.live import LiveService
 from thingport.services.ota import OtaService
 from thingport.services.profiles import DeviceProfileService
@@ -45,9 +46,11 @@ class Services:
     activity: ActivityTracker
     #: Built from the others (see __post_init__), so build() needs no change for it.
     ota: OtaService = field(init=False)
+    health: HealthService = field(init=False)
 
     def __post_init__(self) -> None:
         self.ota = OtaService(self.store, self.attributes, self.telemetry)
+        self.health = HealthService(self.store, self.bus)
         # However a device is created or changed (REST, provisioning, CLI), its firmware and
         # software attributes follow.
         self.devices.on_saved(self.ota.device_saved)
@@ -74,8 +77,9 @@ class Services:
             claiming=ClaimingService(store, devices, settings.claim_duration_ms,
                                      settings.claim_allowed_by_default),
             profiles=DeviceProfileService(store, devices),
-            provisioning=ProvisioningService(store, devices, FailureLimiter(
-                settings.provision_max_failures, settings.provision_failure_window_s)),
+            provisioning=ProvisioningService(store, devices, failure_limit(
+                settings.redis_url, settings.provision_max_failures,
+                settings.provision_failure_window_s)),
             live=LiveService(bus),
             activity=ActivityTracker(
                 store, attributes, bus,

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from thingport.bus import Bus
+from thingport.bus import BUS_STATE, Bus
 from thingport.clock import now_ms
 from thingport.domain.model import (
     ACTIVE_ATTRIBUTE,
@@ -43,7 +43,7 @@ from thingport.domain.model import (
 )
 from thingport.errors import NotFound
 from thingport.services.attributes import AttributeService
-from thingport.store.base import Store
+from thingport.store.base import EntityStore
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -72,7 +72,7 @@ class ActivityTracker:
     """Turns device API requests into device state; ``clock`` (ms) is injectable for tests."""
 
     def __init__(
-        self, store: Store, attributes: AttributeService, bus: Bus, *,
+        self, store: EntityStore, attributes: AttributeService, bus: Bus, *,
         inactivity_timeout_ms: int, check_interval_ms: int, flush_interval_ms: int,
         clock: Callable[[], int] = now_ms,
     ) -> None:
@@ -118,7 +118,7 @@ class ActivityTracker:
                     remaining = next_tick - loop.time()
                     if remaining > 0:
                         message = await inactive.get(remaining)
-                        if message is not None:
+                        if message is not None and message[0] != BUS_STATE:
                             self.heard_inactive(message[1])
                         continue
                     next_tick = loop.time() + self.tick_interval_s

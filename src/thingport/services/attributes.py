@@ -12,7 +12,7 @@ from thingport.errors import BadRequest
 from thingport.services.devices import device_channel
 from thingport.services.live import publish_attributes
 from thingport.services.waiting import wait_for
-from thingport.store.base import Store
+from thingport.store.base import AttributeStore
 
 
 def shared_changes_channel(device_id: UUID) -> str:
@@ -27,7 +27,7 @@ class AttributeService:
     that a device which was not polling when they happened gets them, merged, when it polls.
     """
 
-    def __init__(self, store: Store, bus: Bus) -> None:
+    def __init__(self, store: AttributeStore, bus: Bus) -> None:
         self._store = store
         self._bus = bus
 

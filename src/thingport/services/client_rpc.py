@@ -17,7 +17,7 @@ from thingport.clock import now_ms
 from thingport.domain.model import ClientRpc, Device
 from thingport.errors import NotFound, RequestTimeout
 from thingport.services.waiting import wait_for
-from thingport.store.base import Store
+from thingport.store.base import CommandStore
 
 
 def request_channel(device_id: UUID) -> str:
@@ -33,7 +33,7 @@ def answer_channel(request_id: UUID) -> str:
 class ClientRpcService:
     """Devices' requests to the server, and applications' answers."""
 
-    def __init__(self, store: Store, bus: Bus, timeout_ms: int = 60000) -> None:
+    def __init__(self, store: CommandStore, bus: Bus, timeout_ms: int = 60000) -> None:
         self._store = store
         self._bus = bus
         self.timeout_ms = timeout_ms

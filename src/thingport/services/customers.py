@@ -8,13 +8,13 @@ from uuid import UUID
 from thingport.clock import now_ms
 from thingport.domain.model import Customer, Page, PageLink
 from thingport.errors import BadRequest, NotFound
-from thingport.store.base import Store
+from thingport.store.base import EntityStore
 
 
 class CustomerService:
     """Create, find, change and delete a tenant's customers."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: EntityStore) -> None:
         self._store = store
 
     async def save(

@@ -9,7 +9,7 @@ from types import EllipsisType
 from typing import Any
 from uuid import UUID
 
-from thingport.bus import Bus
+from thingport.bus import BUS_STATE, Bus
 from thingport.clock import now_ms
 from thingport.domain.model import (
     CredentialsType,
@@ -47,6 +47,9 @@ class DeviceService:
         #: Bumped by every forget(): a lookup that raced a change must not be cached.
         self._generation = 0
         self._saved_listeners: list[DeviceSaved] = []
+        #: Token lookups answered from the cache, and those that went to the store (metrics).
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     def on_saved(self, listener: DeviceSaved) -> None:
         """Call ``listener(device, previous)`` after each create (previous None) or update,
@@ -60,14 +63,19 @@ class DeviceService:
     # -- the device API's view -------------------------------------------------------------------
     async def authenticate(self, token: str) -> Device | None:
         """The device whose ACCESS_TOKEN is exactly ``token``, or None."""
-        device = self._by_token.get(token)
+        # While the bus is down, another node's token change would not reach this cache: ask
+        # the store every time until it is back (BUS_STATE then clears the cache).
+        cache = self._bus.connected
+        device = self._by_token.get(token) if cache else None
         if device is not None:
+            self.cache_hits += 1
             return device
+        self.cache_misses += 1
         generation = self._generation
         found = await self._store.get_device_by_credentials_id(token)
         if found is None or found[1].credentials_type is not CredentialsType.ACCESS_TOKEN:
             return None
-        if generation != self._generation:
+        if generation != self._generation or not cache:
             # A device changed while we read: the answer may predate the change, so use it
             # for this request only.
             return found[0]
@@ -93,12 +101,23 @@ class DeviceService:
         if deleted:
             await self._bus.publish(device_channel(device_id), b"deleted")
 
+    def forget_all(self) -> None:
+        """Drop every cached lookup of this node."""
+        self._generation += 1
+        self._by_token.clear()
+        self._token_of.clear()
+
     async def forget_changed_devices(self) -> None:
         """Run for the server's lifetime: keep this node's cache in step with the others."""
         async with self._bus.subscribe(DEVICE_CHANGED) as changes:
             while True:
                 message = await changes.get()
-                if message is not None:
+                if message is None:
+                    continue
+                if message[0] == BUS_STATE:
+                    # Changes announced while the bus was down were lost: trust nothing cached.
+                    self.forget_all()
+                else:
                     self.forget(UUID(bytes=message[1]))
 
     # -- profiles --------------------------------------------------------------------------------

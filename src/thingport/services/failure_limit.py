@@ -3,25 +3,62 @@
 An address that fails ``max_failures`` times within ``window_s`` seconds (a sliding window) is
 blocked for ``window_s`` seconds from that last failure, then starts again with a clean slate.
 
-The counts live in this node's memory: they are lost on restart, and behind a load balancer
-each node counts on its own. The number of addresses tracked is bounded, so that a caller with
-many addresses cannot grow it without limit; when full, the addresses that failed longest ago
-are forgotten first.
+Two implementations of one interface (``FailureLimit``), side by side:
+
+- ``MemoryFailureLimit``: this node's memory (one node). Lost on restart; behind a load balancer
+  each node would count on its own. The number of addresses tracked is bounded, so that a caller
+  with many addresses cannot grow it without limit; when full, the addresses that failed longest
+  ago are forgotten first.
+- ``RedisFailureLimit``: in Redis, shared by every node, so the limit holds across nodes. Per
+  address, a sorted set of failure times and a "blocked" key with a time to live, both changed
+  by one Lua script (atomic, on Redis's clock, so nodes' clocks need not agree). When Redis
+  cannot be reached it counts in this node's memory meanwhile rather than fail the request or
+  let everyone through.
 """
 
 from __future__ import annotations
 
+import abc
+import logging
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-#: Addresses remembered at most (failing or blocked).
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+#: Addresses remembered at most (failing or blocked) by the memory implementation.
 MAX_ADDRESSES = 100_000
 
 
-class FailureLimiter:
+class FailureLimit(abc.ABC):
     """Per-address failure counts in a sliding window, and the addresses they block."""
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        if max_failures < 1 or window_s <= 0:
+            raise ValueError("max_failures and window_s must be positive")
+        self.max_failures = max_failures
+        self.window_s = window_s
+
+    @abc.abstractmethod
+    async def retry_after(self, address: str) -> int:
+        """0 when ``address`` may try now, else the whole seconds until it may (at least 1)."""
+
+    @abc.abstractmethod
+    async def record_failure(self, address: str) -> bool:
+        """Count a failure of ``address``; True when this one blocks it."""
+
+    async def close(self) -> None:  # noqa: B027 - only a network implementation has work here
+        """Release connections."""
+
+
+class MemoryFailureLimit(FailureLimit):
+    """Counts in this process's memory."""
 
     def __init__(
         self,
@@ -30,10 +67,9 @@ class FailureLimiter:
         clock: Callable[[], float] = time.monotonic,
         max_addresses: int = MAX_ADDRESSES,
     ) -> None:
-        if max_failures < 1 or window_s <= 0 or max_addresses < 1:
-            raise ValueError("max_failures, window_s and max_addresses must be positive")
-        self.max_failures = max_failures
-        self.window_s = window_s
+        super().__init__(max_failures, window_s)
+        if max_addresses < 1:
+            raise ValueError("max_addresses must be positive")
         self._clock = clock
         self._max_addresses = max_addresses
         self._failures: dict[str, deque[float]] = {}
@@ -43,8 +79,16 @@ class FailureLimiter:
         """How many addresses are remembered."""
         return len(self._failures) + len(self._blocked_until)
 
-    def retry_after(self, address: str) -> int:
+    async def retry_after(self, address: str) -> int:
         """0 when ``address`` may try now, else the whole seconds until it may (at least 1)."""
+        return self.retry_after_now(address)
+
+    async def record_failure(self, address: str) -> bool:
+        """Count a failure of ``address``; True when this one blocks it."""
+        return self.record_failure_now(address)
+
+    def retry_after_now(self, address: str) -> int:
+        """``retry_after`` without awaiting (nothing here waits)."""
         until = self._blocked_until.get(address)
         if until is None:
             return 0
@@ -54,8 +98,8 @@ class FailureLimiter:
             return 0
         return max(1, math.ceil(remaining))
 
-    def record_failure(self, address: str) -> bool:
-        """Count a failure of ``address``; True when this one blocks it."""
+    def record_failure_now(self, address: str) -> bool:
+        """``record_failure`` without awaiting."""
         now = self._clock()
         times = self._failures.get(address)
         if times is None:
@@ -83,3 +127,92 @@ class FailureLimiter:
         for table in (self._failures, self._blocked_until):
             while len(self) > target and table:
                 del table[next(iter(table))]
+
+
+#: KEYS[1] failure times (a sorted set, ms), KEYS[2] the blocked marker; ARGV window ms,
+#: max failures, a unique member. Same rules as MemoryFailureLimit.record_failure_now: drop
+#: failures at least one window old, add this one, block at max_failures and start over.
+_RECORD_FAILURE = """
+local window = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '1', 'PX', window)
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"""
+
+#: Key prefix of the provisioning limit in Redis.
+PREFIX = "thingport:provision-failures"
+
+
+class RedisFailureLimit(FailureLimit):
+    """Counts in Redis, shared by every node using it; in memory while Redis is unreachable."""
+
+    def __init__(
+        self, url: str, max_failures: int, window_s: float, *, prefix: str = PREFIX,
+    ) -> None:
+        super().__init__(max_failures, window_s)
+        from thingport.bus.redis import redis_client
+
+        self._client: Redis = redis_client(url)
+        self._record = self._client.register_script(_RECORD_FAILURE)
+        self._prefix = prefix
+        self._window_ms = max(1, round(window_s * 1000))
+        self._fallback = MemoryFailureLimit(max_failures, window_s)
+        self._failing = False
+
+    def _keys(self, address: str) -> list[str]:
+        # One hash tag per address: both keys land in the same slot of a Redis Cluster.
+        return [f"{self._prefix}:{{{address}}}:failures", f"{self._prefix}:{{{address}}}:blocked"]
+
+    async def retry_after(self, address: str) -> int:
+        """0 when ``address`` may try now, else the whole seconds until it may (at least 1)."""
+        try:
+            ttl_ms = int(await self._client.pttl(self._keys(address)[1]))
+        except Exception as exc:  # any Redis or socket error
+            self._lost(exc)
+            return self._fallback.retry_after_now(address)
+        self._back()
+        # -2: no such key, -1: no time to live (never set so here): not blocked.
+        return max(1, math.ceil(ttl_ms / 1000)) if ttl_ms > 0 else 0
+
+    async def record_failure(self, address: str) -> bool:
+        """Count a failure of ``address``; True when this one blocks it."""
+        try:
+            blocked = await self._record(
+                keys=self._keys(address),
+                args=[self._window_ms, self.max_failures, uuid.uuid4().hex],
+            )
+        except Exception as exc:
+            self._lost(exc)
+            return self._fallback.record_failure_now(address)
+        self._back()
+        return bool(blocked)
+
+    def _lost(self, exc: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("provisioning limit: Redis unreachable (%s); counting on this node "
+                        "until it is back", exc)
+
+    def _back(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("provisioning limit: counting in Redis again")
+
+    async def close(self) -> None:
+        """Close the connection to Redis."""
+        await self._client.aclose()
+
+
+def failure_limit(redis_url: str | None, max_failures: int, window_s: float) -> FailureLimit:
+    """The limit shared through Redis when a Redis URL is set, else this node's memory."""
+    if redis_url:
+        return RedisFailureLimit(redis_url, max_failures, window_s)
+    return MemoryFailureLimit(max_failures, window_s)

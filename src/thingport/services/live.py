@@ -2,7 +2,8 @@
 
 Unlike the wake-up messages of long polls, these carry the changed values, so that a thousand
 subscribers of one device do not each read the store for every sample. The store stays the
-truth: a subscriber reads it when it starts and only then applies pushes.
+truth: a subscriber reads it when it starts and only then applies pushes. Pushes sent while a
+network bus is disconnected are lost; a subscriber sees the next ones after it reconnects.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from uuid import UUID
 
 import orjson
 
-from thingport.bus import Bus
+from thingport.bus import BUS_STATE, Bus
 from thingport.domain.model import (
     AttributeKvEntry,
     AttributeScope,
@@ -106,9 +107,13 @@ class Watch:
 
     async def next(self) -> LiveEvent:
         """The next change, waiting as long as it takes."""
-        message = await self._subscription.get()
-        assert message is not None  # no timeout: get() returns a message
-        channel, payload = message
+        while True:
+            message = await self._subscription.get()
+            assert message is not None  # no timeout: get() returns a message
+            channel, payload = message
+            # The bus's own news: pushes sent while it was down are lost (see the module doc).
+            if channel != BUS_STATE:
+                break
         kind, _, device = channel.partition(":")
         if kind == "ts":
             return UUID(device), decode_telemetry(payload)

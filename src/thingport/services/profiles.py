@@ -16,7 +16,7 @@ from thingport.clock import now_ms
 from thingport.domain.model import DeviceProfile, Page, PageLink
 from thingport.errors import BadRequest, Conflict
 from thingport.services.devices import DeviceService
-from thingport.store.base import Store
+from thingport.store.base import EntityStore
 
 DISABLED = "DISABLED"
 PROVISION_TYPES = frozenset({DISABLED, "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES"})
@@ -54,7 +54,7 @@ ProfileSaved = Callable[[DeviceProfile, "DeviceProfile | None"], Awaitable[None]
 class DeviceProfileService:
     """Create, change, list and delete a tenant's device profiles."""
 
-    def __init__(self, store: Store, devices: DeviceService) -> None:
+    def __init__(self, store: EntityStore, devices: DeviceService) -> None:
         self._store = store
         self._devices = devices
         self._checks: list[ProfileCheck] = []

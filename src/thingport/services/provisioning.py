@@ -43,7 +43,7 @@ from thingport.domain.model import (
 from thingport.domain.provisioning import ProvisionRequest, ProvisionResult, ProvisionStatus
 from thingport.errors import BadRequest, Conflict, NotFound, TooManyRequests
 from thingport.services.devices import DeviceService
-from thingport.services.failure_limit import FailureLimiter
+from thingport.services.failure_limit import FailureLimit
 from thingport.services.keyed_locks import KeyedLocks
 from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import Store
@@ -66,7 +66,7 @@ class _Rejected(Exception):
 class ProvisioningService:
     """Answers provision requests, and slows down addresses that keep getting secrets wrong."""
 
-    def __init__(self, store: Store, devices: DeviceService, limiter: FailureLimiter) -> None:
+    def __init__(self, store: Store, devices: DeviceService, limiter: FailureLimit) -> None:
         self._store = store
         self._devices = devices
         self.limiter = limiter
@@ -77,9 +77,10 @@ class ProvisioningService:
         """The outcome for ``request`` from the address ``client``; TooManyRequests while that
         address is blocked after too many NOT_FOUND answers."""
         # One request per address at a time: concurrent guesses would otherwise all pass the
-        # check before any of them had been counted.
+        # check before any of them had been counted. (Per node: with the counts in Redis,
+        # simultaneous guesses on N nodes can overshoot the limit by at most N - 1.)
         async with self._per_client.hold(client):
-            wait = self.limiter.retry_after(client)
+            wait = await self.limiter.retry_after(client)
             if wait:
                 raise TooManyRequests(
                     f"Too many failed provision attempts; retry in {wait} s", retry_after=wait
@@ -89,7 +90,7 @@ class ProvisioningService:
                 return FAILURE
             profile = await self._profile_for(request)
             if profile is None:
-                if self.limiter.record_failure(client):
+                if await self.limiter.record_failure(client):
                     log.warning("%s blocked for %s s after %d wrong provision keys or secrets",
                                 client, self.limiter.window_s, self.limiter.max_failures)
                 return NOT_FOUND
@@ -142,6 +143,8 @@ class ProvisioningService:
         # Read-then-write of provisionState, serialised so that the credentials go out once.
         # Only within this process: the store has no compare-and-set for attributes, so two
         # nodes behind a load balancer could still both answer SUCCESS to a simultaneous pair.
+        # An "insert this attribute unless the key exists, tell me whether it did" store
+        # operation would make it one atomic step on every node.
         async with self._per_device.hold(str(device.id)):
             state = await self._store.get_attributes(
                 device.id, AttributeScope.SERVER_SCOPE, [PROVISION_STATE]

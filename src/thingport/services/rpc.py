@@ -19,7 +19,7 @@ from thingport.domain.model import RPC_FINAL, Device, Page, PageLink, Rpc, RpcSt
 from thingport.errors import BadRequest, NotFound
 from thingport.services.devices import device_channel
 from thingport.services.waiting import wait_for
-from thingport.store.base import Store
+from thingport.store.base import CommandStore
 
 
 def rpc_channel(device_id: UUID) -> str:
@@ -49,7 +49,7 @@ class RpcRequest:
 class RpcService:
     """Send commands, hand them to polling devices, record replies and time-outs."""
 
-    def __init__(self, store: Store, bus: Bus, default_timeout_ms: int = 10000,
+    def __init__(self, store: CommandStore, bus: Bus, default_timeout_ms: int = 10000,
                  min_timeout_ms: int = 5000) -> None:
         self._store = store
         self._bus = bus

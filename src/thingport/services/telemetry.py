@@ -6,27 +6,45 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from thingport.bus import Bus
+from thingport.clock import now_ms
 from thingport.domain.model import Aggregation, TelemetryBatch, TsKvEntry
-from thingport.errors import BadRequest
+from thingport.errors import BadRequest, InvalidPayload
 from thingport.services.live import publish_telemetry
-from thingport.store.base import Store
+from thingport.store.base import TelemetryStore
 
 #: ThingsBoard's ts_max_intervals: the most buckets one aggregated query may ask for.
 MAX_INTERVALS = 700
 MIN_INTERVAL_MS = 1000
+#: The latest a sample's time may be, ahead of the server's clock: a year (365 days). Devices
+#: with a clock a little ahead are fine; a timestamp in seconds or microseconds, or a clock
+#: decades off, is refused (on PostgreSQL each month of time series is a table of its own).
+MAX_TS_AHEAD_MS = 365 * 24 * 3600 * 1000
+
+
+def check_timestamps(batch: TelemetryBatch, now: int) -> None:
+    """Refuse (InvalidPayload, a 400) a batch with a time before 1970 or more than
+    MAX_TS_AHEAD_MS after ``now``; nothing of it is stored then."""
+    latest = now + MAX_TS_AHEAD_MS
+    for ts, entries in batch:
+        if entries and not 0 <= ts <= latest:
+            raise InvalidPayload(
+                f'"ts" {ts} is out of range: a time in milliseconds since 1970-01-01 UTC, at '
+                f"most one year ahead of the server's clock (now {now})"
+            )
 
 
 class TelemetryService:
     """Reads and writes a device's time series."""
 
-    def __init__(self, store: Store, bus: Bus) -> None:
+    def __init__(self, store: TelemetryStore, bus: Bus) -> None:
         self._store = store
         self._bus = bus
 
     async def save(self, device_id: UUID, batch: TelemetryBatch) -> None:
         """Store entries durably; returns once they are committed, and announces them to live
-        subscribers."""
+        subscribers. A time before 1970 or more than a year ahead is a BadRequest."""
         if any(entries for _, entries in batch):
+            check_timestamps(batch, now_ms())
             await self._store.save_telemetry(device_id, batch)
             await publish_telemetry(self._bus, device_id, batch)
 

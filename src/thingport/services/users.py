@@ -15,10 +15,10 @@ from thingport.domain.model import (
     User,
     UserCredentials,
 )
-from thingport.errors import BadRequest, NotFound
+from thingport.errors import BadRequest, Conflict, NotFound
 from thingport.services.auth import hash_password
 from thingport.services.tokens import random_alphanumeric
-from thingport.store.base import Store
+from thingport.store.base import EntityStore
 
 DEFAULT_TENANT_TITLE = "Tenant"
 
@@ -36,7 +36,7 @@ class FirstLogin:
 class UserService:
     """Tenants and users, and the administrators a fresh store starts with."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: EntityStore) -> None:
         self._store = store
 
     async def bootstrap(
@@ -52,9 +52,14 @@ class UserService:
             return []
         created = []
         sys_password = sysadmin_password or random_alphanumeric(16)
-        await self.create_user(
-            None, None, sysadmin_email, Authority.SYS_ADMIN, password=sys_password
-        )
+        try:
+            await self.create_user(
+                None, None, sysadmin_email, Authority.SYS_ADMIN, password=sys_password
+            )
+        except Conflict:
+            # Another node sharing the store, started at the same moment, got there first
+            # (the email is unique): it creates the rest.
+            return []
         created.append(FirstLogin(sysadmin_email, sys_password, Authority.SYS_ADMIN,
                                   sysadmin_password is None))
         tenant = await self.create_tenant(DEFAULT_TENANT_TITLE)

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
 
 from thingport.errors import PayloadTooLarge
 from thingport.http_errors import error_body
+from thingport.transport.drain import discard_body
+
+if TYPE_CHECKING:
+    from thingport.lifecycle import Lifecycle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,6 +31,7 @@ T = TypeVar("T")
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
 _EMPTY_OK_HEADERS = [(b"content-length", b"0")]
+_STOPPING_HEADERS = [(b"content-length", b"0"), (b"connection", b"close")]
 # type "/" subtype, then parameters; what Spring's MediaType.parseMediaType accepts, roughly.
 _MEDIA_TYPE = re.compile(
     r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -39,10 +44,22 @@ class ClientDisconnected(Exception):
     """The client went away before its request was read or answered."""
 
 
-async def until_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+class ServerStopping(Exception):
+    """The server is shutting down: a waiting poll ends now (answered as expired)."""
+
+
+async def until_disconnected(
+    receive: Receive, work: Awaitable[T], lifecycle: Lifecycle | None = None,
+    kind: str = "poll",
+) -> T:
     """``work``'s result, or ClientDisconnected as soon as the client goes away, with ``work``
     cancelled: a waiting long poll must not keep its waiter once nobody will read the answer.
-    Call it once the request body has been read (a GET has none)."""
+    With ``lifecycle``, the wait is counted as a ``kind`` and ServerStopping ends it when the
+    server stops. Call it once the request body has been read (a GET has none)."""
+    if lifecycle is not None and lifecycle.stopping:
+        if asyncio.iscoroutine(work):
+            work.close()  # never started
+        raise ServerStopping
     task = asyncio.ensure_future(work)
 
     async def gone() -> None:
@@ -50,14 +67,26 @@ async def until_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             pass
 
     watcher = asyncio.ensure_future(gone())
+    if lifecycle is not None:
+        lifecycle.wait_started(kind, watcher)
     try:
         done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    raise ClientDisconnected
+        if lifecycle is not None:
+            lifecycle.wait_ended(kind, watcher)
+        if not task.done():
+            task.cancel()
+    if task not in done:
+        # Let the cancelled work clean up (an RPC being taken is put back) before answering,
+        # so nothing is left running against a store about to close.
+        await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None:
+            if lifecycle is not None and lifecycle.stopping:
+                raise ServerStopping
+            raise ClientDisconnected
+    # Done, or it finished while being cancelled: its result is still the answer.
+    return task.result()
 
 
 def content_length(scope: Scope) -> int | None:
@@ -77,7 +106,8 @@ def payload_too_large(limit: int) -> PayloadTooLarge:
 
 async def read_body(receive: Receive, limit: int) -> bytes:
     """The whole body, counting the bytes actually received (a chunked upload has no
-    Content-Length to check), raising PayloadTooLarge past ``limit``."""
+    Content-Length to check), raising PayloadTooLarge past ``limit``. Past the limit, the rest
+    is read and dropped first (see ``drain``), so the 413 reaches a client behind a proxy."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
@@ -86,6 +116,9 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         if len(body) > limit:
             raise payload_too_large(limit)
         return body
+    if len(body) > limit:
+        await discard_body(receive)
+        raise payload_too_large(limit)
     chunks = [body]
     size = len(body)
     while True:
@@ -95,6 +128,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
+            if message.get("more_body"):
+                await discard_body(receive)
             raise payload_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body"):
@@ -115,6 +150,14 @@ def query_params(scope: Scope) -> dict[str, str]:
 async def send_empty(send: Send, status: int = 200) -> None:
     """A response with no body (ThingsBoard's uploads answer 200 with nothing)."""
     await send({"type": "http.response.start", "status": status, "headers": _EMPTY_OK_HEADERS})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def send_stopping(send: Send) -> None:
+    """What a waiting poll gets when the server stops: 408 with no body, as an expired poll
+    (ThingsBoard's clients then poll again), and ``Connection: close``, so that they poll a
+    server that is not stopping."""
+    await send({"type": "http.response.start", "status": 408, "headers": _STOPPING_HEADERS})
     await send({"type": "http.response.body", "body": b""})
 
 

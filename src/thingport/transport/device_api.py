@@ -8,6 +8,7 @@ bytes read). A 200 is sent only after the store has committed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,13 +26,17 @@ from thingport.domain.model import AttributeScope, Device, OtaPackageType
 from thingport.domain.provisioning import request_from_json, response_json
 from thingport.errors import BadRequest, InvalidPayload, ThingportError, TooManyRequests
 from thingport.http_errors import status_of
+from thingport.lifecycle import Lifecycle
+from thingport.metrics import UNMATCHED, Metrics, RequestSeries, method_label
 from thingport.services import Services
 from thingport.services.ota import chunk_range
 from thingport.transport.asgi import (
     ClientDisconnected,
+    Message,
     Receive,
     Scope,
     Send,
+    ServerStopping,
     attachment_headers,
     content_length,
     payload_too_large,
@@ -41,8 +46,10 @@ from thingport.transport.asgi import (
     send_empty,
     send_error,
     send_json,
+    send_stopping,
     until_disconnected,
 )
+from thingport.transport.drain import body_expected, discard_body
 from thingport.transport.payload_limits import PayloadLimits
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ PROVISION_PATH = PREFIX + "provision"
 PAYLOAD_LIMITS_VARIABLE = "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION"
 #: ThingsBoard answers these with no body, and its clients expect none.
 EMPTY_BODY_STATUSES = frozenset({401, 408})
+#: The status counted for a request whose client left before its answer (nginx's number).
+CLIENT_CLOSED = 499
 #: Applied when no configured pattern matches a path, so that no body is ever unbounded.
 FALLBACK_LIMIT = 52428800
 
@@ -61,20 +70,32 @@ FALLBACK_LIMIT = 52428800
 class DeviceCall:
     """One device API request: its device, and lazy access to its query and body."""
 
-    __slots__ = ("device", "limit", "receive", "scope")
+    __slots__ = ("body_read", "device", "lifecycle", "limit", "receive", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive, device: Device, limit: int) -> None:
+    def __init__(self, scope: Scope, receive: Receive, device: Device, limit: int,
+                 lifecycle: Lifecycle | None = None) -> None:
         self.scope = scope
         self.receive = receive
         self.device = device
         self.limit = limit
+        self.lifecycle = lifecycle
+        #: Whether the body has been read to its end (read_body drops the rest of one too
+        #: large), so that an error answer knows whether it must drain it first.
+        self.body_read = False
 
     def params(self) -> dict[str, str]:
         return query_params(self.scope)
 
+    async def raw_body(self) -> bytes:
+        """The body as sent, possibly empty."""
+        try:
+            return await read_body(self.receive, self.limit)
+        finally:
+            self.body_read = True
+
     async def body(self) -> bytes:
         """The body; a missing or empty one is a 400, as Spring answers for a required body."""
-        body = await read_body(self.receive, self.limit)
+        body = await self.raw_body()
         if not body:
             raise BadRequest("Required request body is missing")
         return body
@@ -82,9 +103,10 @@ class DeviceCall:
     async def json(self) -> Any:
         return parse_payload(await self.body())
 
-    async def until_disconnected(self, work: Awaitable[T]) -> T:
-        """``work``'s result, or ClientDisconnected as soon as the device goes away."""
-        return await until_disconnected(self.receive, work)
+    async def until_disconnected(self, work: Awaitable[T], kind: str) -> T:
+        """``work``'s result, or ClientDisconnected as soon as the device goes away, or
+        ServerStopping when the server stops; counted as a wait of ``kind``."""
+        return await until_disconnected(self.receive, work, self.lifecycle, kind)
 
 
 Handler = Callable[[DeviceCall, Send], Awaitable[None]]
@@ -96,8 +118,11 @@ class DeviceApi:
     def __init__(
         self, services: Services, payload_limits: str, converter: ConverterConfig,
         request_timeout_ms: int = 60000, max_request_timeout_ms: int = 300000,
+        lifecycle: Lifecycle | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.services = services
+        self.lifecycle = lifecycle or Lifecycle()
+        self.metrics = metrics or Metrics()
         self.limits = PayloadLimits.parse(payload_limits, PAYLOAD_LIMITS_VARIABLE)
         self.converter = converter
         self.request_timeout_ms = request_timeout_ms
@@ -113,27 +138,66 @@ class DeviceApi:
             "firmware": {"GET": self.get_firmware},
             "software": {"GET": self.get_software},
         }
+        # Made once: a request only looks its series up (labels are templates, never tokens).
+        self.series: dict[str, dict[str, RequestSeries]] = {
+            action: {method: self.metrics.series("device", f"{PREFIX}{{token}}/{action}", method)
+                     for method in methods}
+            for action, methods in self.routes.items()
+        }
+        self.provision_series = self.metrics.series("device", PROVISION_PATH, "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        status = CLIENT_CLOSED  # unless a response starts: every exception is answered below
+
+        def sending(message: Message) -> Awaitable[None]:
+            # Not a coroutine of its own: the caller awaits uvicorn's send directly, so
+            # counting the status costs no extra coroutine per message.
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
         path: str = scope["path"]
+        method: str = scope["method"]
+        token, _, action = path[len(PREFIX):].partition("/")
+        if action.startswith("rpc/") and "/" not in action[4:]:
+            action = "rpc/{id}"
+        if path == PROVISION_PATH:
+            series: RequestSeries | None = self.provision_series
+        else:
+            series = self.series.get(action, {}).get(method) if token else None
+        try:
+            await self._serve(scope, receive, sending, path, token, action)
+        finally:
+            if series is None:  # rare: no route; an unknown method is one label, not many
+                series = self.metrics.series("device", UNMATCHED, method_label(method))
+            series.observe(status, time.perf_counter() - start)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str, token: str,
+                     action: str) -> None:
         limit = self.limits.limit_for(path) or FALLBACK_LIMIT
+        call: DeviceCall | None = None
+        # Whether the body has been read (or drained): an error answer must drain it if not.
+        provisioning = False
         try:
             declared = content_length(scope)
             if declared is not None and declared > limit:
                 raise payload_too_large(limit)
             if path == PROVISION_PATH:
+                # Everything provision() raises comes once its body is read (or drained).
+                provisioning = True
                 await self.provision(scope, receive, send, limit)
                 return
-            token, _, action = path[len(PREFIX):].partition("/")
-            if action.startswith("rpc/") and "/" not in action[4:]:
-                action = "rpc/{id}"
             methods = self.routes.get(action) if token else None
             if methods is None:
+                await _drained(scope, receive)
                 await send_error(send, 404, f"No endpoint {scope['method']} {path}")
                 return
             handler = methods.get(scope["method"])
             if handler is None:
                 allow = ", ".join(sorted(methods)).encode()
+                await _drained(scope, receive)
                 await send_error(
                     send, 405, f"Request method '{scope['method']}' is not supported",
                     [(b"allow", allow)],
@@ -141,23 +205,33 @@ class DeviceApi:
                 return
             device = await self.services.devices.authenticate(token)
             if device is None:
+                await _drained(scope, receive)
                 await send_empty(send, 401)
                 return
             self.services.activity.touch(device.id)
-            await handler(DeviceCall(scope, receive, device, limit), send)
+            call = DeviceCall(scope, receive, device, limit, self.lifecycle)
+            await handler(call, send)
         except ClientDisconnected:
             return
+        except ServerStopping:
+            # As an expired poll, so the device polls again (elsewhere: the listener is shut).
+            await send_stopping(send)
         except ThingportError as exc:
+            if not provisioning and (call is None or not call.body_read):
+                await _drained(scope, receive)
             status, _ = status_of(exc)
             if status in EMPTY_BODY_STATUSES:
                 await send_empty(send, status)
             elif isinstance(exc, TooManyRequests):
+                self.metrics.refused("provisioning")
                 retry_after = str(exc.retry_after).encode()
                 await send_error(send, status, exc.message, [(b"retry-after", retry_after)])
             else:
                 await send_error(send, status, exc.message)
         except Exception:
             log.exception("device API request %s %s failed", scope["method"], path)
+            if not provisioning and (call is None or not call.body_read):
+                await _drained(scope, receive)
             await send_error(send, 500, "Internal server error")
 
     # -- handlers ------------------------------------------------------------------------------
@@ -211,7 +285,7 @@ class DeviceApi:
     async def poll_attribute_updates(self, call: DeviceCall, send: Send) -> None:
         timeout = self.poll_timeout_s(call)
         changes = await call.until_disconnected(
-            self.services.attributes.poll_changes(call.device.id, timeout)
+            self.services.attributes.poll_changes(call.device.id, timeout), "attributes"
         )
         if changes is None:
             await send_empty(send, 408)
@@ -223,7 +297,7 @@ class DeviceApi:
 
     async def poll_rpc(self, call: DeviceCall, send: Send) -> None:
         timeout = self.poll_timeout_s(call)
-        rpc = await call.until_disconnected(self.services.rpc.poll(call.device, timeout))
+        rpc = await call.until_disconnected(self.services.rpc.poll(call.device, timeout), "rpc")
         if rpc is None:
             await send_empty(send, 408)
             return
@@ -254,12 +328,13 @@ class DeviceApi:
         if "params" not in request:
             raise InvalidPayload("The RPC request has no params")
         answer = await call.until_disconnected(
-            self.services.client_rpc.call(call.device, method, dumps_compact(request["params"]))
+            self.services.client_rpc.call(call.device, method, dumps_compact(request["params"])),
+            "client_rpc",
         )
         await send_bytes(send, 200, answer)
 
     async def post_claim(self, call: DeviceCall, send: Send) -> None:
-        body = await read_body(call.receive, call.limit)
+        body = await call.raw_body()
         secret, duration = "", 0
         if body.strip():
             offer = parse_payload(body)
@@ -311,6 +386,7 @@ class DeviceApi:
         """``POST /api/v1/provision``: 200 with the outcome in ``status`` whatever it is; 400
         for a body that is not a provision request, 429 while the address is rate limited."""
         if scope["method"] != "POST":
+            await _drained(scope, receive)
             await send_error(send, 405, f"Request method '{scope['method']}' is not supported",
                              [(b"allow", b"POST")])
             return
@@ -321,6 +397,12 @@ class DeviceApi:
         client = scope.get("client")
         result = await self.services.provisioning.provision(request, client[0] if client else "")
         await send_json(send, response_json(result))
+
+
+async def _drained(scope: Scope, receive: Receive) -> None:
+    """Read and drop a body nobody read, before answering (see ``transport.drain``)."""
+    if body_expected(scope):
+        await discard_body(receive)
 
 
 def _as_text(value: Any) -> str:

@@ -21,7 +21,9 @@ async def telemetry_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close(CLOSE_BAD_DATA, "Unknown session type")
         return
-    await Session(websocket, websocket.app.state.services, legacy=path == LEGACY_PATH).run()
+    state = websocket.app.state
+    await Session(websocket, state.services, legacy=path == LEGACY_PATH,
+                  lifecycle=state.lifecycle).run()
 
 
 def routes() -> list[BaseRoute]:

@@ -2,8 +2,9 @@
 
 Close codes are ThingsBoard's: 1007 for a parse or auth failure before authentication, 1008
 for a missing ``authCmd``, the auth timeout, and more than ``MAX_QUEUED`` frames a slow client
-has not taken, 1009 for an inbound frame over 32 KiB, 1011 for a bad ``?token=``. Everything
-after authentication that is wrong with a command is an error frame; the session goes on.
+has not taken, 1009 for an inbound frame over 32 KiB, 1011 for a bad ``?token=``, and 1001
+("going away") when the server stops. Everything after authentication that is wrong with a
+command is an error frame; the session goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from thingport.api.ws.frames import (
 )
 from thingport.api.ws.telemetry_cmds import Context
 from thingport.errors import BadRequest, ThingportError
+from thingport.lifecycle import Lifecycle
 from thingport.services import Services
 from thingport.services.auth import Principal
 
@@ -88,10 +90,12 @@ def close_reason(text: str) -> str:
 class Session:
     """Runs one client's commands and sends their frames; ``send`` is what commands call."""
 
-    def __init__(self, websocket: WebSocket, services: Services, legacy: bool) -> None:
+    def __init__(self, websocket: WebSocket, services: Services, legacy: bool,
+                 lifecycle: Lifecycle | None = None) -> None:
         self.websocket = websocket
         self.services = services
         self.legacy = legacy
+        self.lifecycle = lifecycle or Lifecycle()
         self.caller: Principal | None = None
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED)
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -118,8 +122,16 @@ class Session:
 
     # -- the session's life ----------------------------------------------------------------
     async def run(self) -> None:
-        """Accept, serve until either side closes, then stop every subscription."""
+        """Accept, serve until either side closes (or the server stops), then stop every
+        subscription."""
         await self.websocket.accept()
+        self.lifecycle.session_opened(self)
+        try:
+            await self._serve()
+        finally:
+            self.lifecycle.session_closed(self)
+
+    async def _serve(self) -> None:
         token = self.websocket.query_params.get("token")
         if token:
             try:

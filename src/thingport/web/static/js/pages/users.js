@@ -33,18 +33,17 @@ function linkBlock(label, link) {
     h("pre", { class: "mono", "aria-label": label }, link));
 }
 
-/** Show the activation link of `user` (the API's, and this UI's page for it). */
+/** Show the activation link of `user`: the API's, which opens this UI's page at the server's
+ * public address (THINGPORT_BASE_URL, or what the proxy forwards). */
 export function activationLinkDialog(user) {
   return openDialog({
     title: `Activation link for ${user.email}`,
     content: () => {
       const body = h("div", {}, loading());
       api.get(`/api/user/${user.id.id}/activationLink`).then((link) => {
-        const token = new URL(link).searchParams.get("activateToken");
         replace(body,
           h("p", {}, "No mail is sent: give the user this link. Opening it lets them choose a password."),
-          linkBlock("Activation page", `${location.origin}/activate?activateToken=${encodeURIComponent(token)}`),
-          linkBlock("API activation link", link));
+          linkBlock("Activation page", link));
       }).catch((error) => replace(body, errorState(error)));
       return body;
     },

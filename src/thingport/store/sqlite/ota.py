@@ -1,120 +1,64 @@
 """OTA packages in SQLite: their info, and their bytes in 1 MiB chunks (schema 0003_ota.sql).
 
-A mixin of ``SQLiteStore``: it uses the store's writer (``_write``: one operation per call, in
-the group-committed transaction) and readers (``_read``). An upload's chunks are written over
-several calls, each a few MiB, so that a large image never sits in memory and never holds the
-writer for long; the last call attaches them to the package.
-
-This module imports ``thingport.store.sqlite`` (for ``_Tx``, paging, row helpers) only inside its
-functions: ``sqlite.py`` imports this module to define ``SQLiteStore``.
+Every method is one writer operation (``_write``: in the group-committed transaction) or one
+reader call (``_read``). An upload's chunks are written over several calls, each a few MiB, so
+that a large image never sits in memory and never holds the writer for long; the last call
+attaches them to the package.
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final
 from uuid import UUID
 
-import orjson
-
-from thingport.domain.model import (
-    ChecksumAlgorithm,
-    Device,
-    OtaPackage,
-    OtaPackageType,
-    Page,
-    PageLink,
+from thingport.domain.model import Device, OtaPackage, OtaPackageType, Page, PageLink
+from thingport.errors import Conflict
+from thingport.store.base import OTA_CHUNK_SIZE, OtaStore
+from thingport.store.shared import paging
+from thingport.store.shared.errors import (
+    OTA_DATA_PROHIBITED,
+    OTA_DUPLICATE,
+    OTA_USED_BY_DEVICES,
+    OTA_USED_BY_PROFILE,
+    ota_package_not_found,
 )
-from thingport.errors import Conflict, NotFound
-from thingport.store.base import OTA_CHUNK_SIZE
+from thingport.store.shared.params import ota_package as _ota_package_params
+from thingport.store.shared.rows import DEVICE_COLUMNS, OTA_COLUMNS, OTA_INSERT_COLUMNS
+from thingport.store.shared.rows import device as _device
+from thingport.store.shared.rows import ota_package as _ota_package
+from thingport.store.sqlite.connection import read_page
+from thingport.store.sqlite.core import SQLiteCore
+from thingport.store.sqlite.tx import Tx
 
-if TYPE_CHECKING:
-    from thingport.store.sqlite import _Listing, _Tx
-
-_R = TypeVar("_R")
-
-_OTA_COLS: Final = (
-    "id, tenant_id, device_profile_id, type, title, version, created_time, tag, url, "
-    "data_id IS NOT NULL, file_name, content_type, checksum_algorithm, checksum, data_size, "
-    "additional_info"
-)
-# The same columns for an INSERT (has_data is derived from data_id, not stored).
-_OTA_INSERT_COLS: Final = (
-    "id, tenant_id, device_profile_id, type, title, version, created_time, tag, url, "
-    "file_name, content_type, checksum_algorithm, checksum, data_size, additional_info"
-)
 # Column of a device (and of a profile) holding its package of each type. Fixed names, never
 # user text, so they can be put into SQL.
 _ASSIGNMENT_COLUMN: Final = {
     OtaPackageType.FIRMWARE: "firmware_id",
     OtaPackageType.SOFTWARE: "software_id",
 }
-_DUPLICATE: Final = "OtaPackage with such title and version already exists!"
 
 
-def _ota_package(r: Sequence[Any]) -> OtaPackage:
-    return OtaPackage(
-        id=UUID(r[0]), tenant_id=UUID(r[1]), device_profile_id=UUID(r[2]),
-        type=OtaPackageType(r[3]), title=r[4], version=r[5], created_time=r[6], tag=r[7],
-        url=r[8], has_data=bool(r[9]), file_name=r[10], content_type=r[11],
-        checksum_algorithm=ChecksumAlgorithm(r[12]) if r[12] is not None else None,
-        checksum=r[13], data_size=r[14],
-        additional_info=orjson.loads(r[15]) if r[15] is not None else None,
-    )
-
-
-@functools.cache
-def _ota_listing() -> _Listing:
-    """How packages are paged; built on first use (see the module docstring)."""
-    from thingport.store.sqlite import _COMMON_SORT, _Listing
-
-    return _Listing(
-        "ota_package", _OTA_COLS,
-        {
-            **_COMMON_SORT, "title": ("title", True), "version": ("version", True),
-            "type": ("type", True), "tag": ("tag", True), "url": ("url", True),
-            "fileName": ("file_name", True), "contentType": ("content_type", True),
-            "dataSize": ("data_size", False), "checksum": ("checksum", True),
-            "checksumAlgorithm": ("checksum_algorithm", True),
-        },
-        "createdTime", ("title",),
-    )
-
-
-class SQLiteOtaMixin:
-    """The store contract's "OTA packages" section, for ``SQLiteStore``."""
-
-    if TYPE_CHECKING:
-        async def _write(self, fn: Callable[[_Tx], _R]) -> _R: ...
-
-        async def _read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R: ...
+class SQLiteOta(SQLiteCore, OtaStore):
+    """The store contract's "OTA packages" part, for ``SQLiteStore``."""
 
     async def save_ota_package(self, package: OtaPackage) -> None:
         """Insert a package, or update an existing one's additional info. A duplicate title and
         version (same profile and type) raises Conflict; an unknown profile NotFound."""
-        params = (
-            str(package.id), str(package.tenant_id), str(package.device_profile_id),
-            package.type.value, package.title, package.version, package.created_time,
-            package.tag, package.url, package.file_name, package.content_type,
-            package.checksum_algorithm.value if package.checksum_algorithm else None,
-            package.checksum, package.data_size,
-            orjson.dumps(package.additional_info).decode()
-            if package.additional_info is not None else None,
-        )
+        params = _ota_package_params(package)
 
-        def op(tx: _Tx) -> None:
+        def op(tx: Tx) -> None:
             try:
                 tx.conn.execute(
-                    f"INSERT INTO ota_package ({_OTA_INSERT_COLS}) "
+                    f"INSERT INTO ota_package ({OTA_INSERT_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET additional_info = excluded.additional_info",
                     params,
                 )
             except sqlite3.IntegrityError as exc:
                 if str(exc).startswith("UNIQUE constraint failed"):
-                    raise Conflict(_DUPLICATE) from exc
+                    raise Conflict(OTA_DUPLICATE) from exc
                 raise
 
         await self._write(op)
@@ -123,7 +67,7 @@ class SQLiteOtaMixin:
         """The package with this id."""
         def read(conn: sqlite3.Connection) -> OtaPackage | None:
             row = conn.execute(
-                f"SELECT {_OTA_COLS} FROM ota_package WHERE id = ?", (str(package_id),)
+                f"SELECT {OTA_COLUMNS} FROM ota_package WHERE id = ?", (str(package_id),)
             ).fetchone()
             return None if row is None else _ota_package(row)
 
@@ -135,8 +79,6 @@ class SQLiteOtaMixin:
     ) -> Page[OtaPackage]:
         """A page of the tenant's packages, optionally of one profile and type, or only the
         assignable ones (with bytes or a URL)."""
-        from thingport.store.sqlite import _page
-
         where = ["tenant_id = ?"]
         params: list[Any] = [str(tenant_id)]
         if device_profile_id is not None:
@@ -147,24 +89,21 @@ class SQLiteOtaMixin:
             params.append(package_type.value)
         if assignable_only:
             where.append("(data_id IS NOT NULL OR url IS NOT NULL)")
-        listing = _ota_listing()
         return await self._read(
-            lambda c: _page(c, listing, where, params, page_link, _ota_package)
+            lambda c: read_page(c, paging.OTA_PACKAGES, where, params, page_link, _ota_package)
         )
 
     async def delete_ota_package(self, package_id: UUID) -> None:
         """Delete a package and all its bytes; Conflict while a device or profile uses it."""
         key = str(package_id)
 
-        def op(tx: _Tx) -> None:
+        def op(tx: Tx) -> None:
             conn = tx.conn
             used = "SELECT 1 FROM {table} WHERE firmware_id = ?1 OR software_id = ?1 LIMIT 1"
             if conn.execute(used.format(table="device"), (key,)).fetchone():
-                raise Conflict("The otaPackage referenced by the devices cannot be deleted!")
+                raise Conflict(OTA_USED_BY_DEVICES)
             if conn.execute(used.format(table="device_profile"), (key,)).fetchone():
-                raise Conflict(
-                    "The otaPackage referenced by the device profile cannot be deleted!"
-                )
+                raise Conflict(OTA_USED_BY_PROFILE)
             # The cascades would do this; explicit, it holds with foreign keys off too.
             conn.execute(
                 "DELETE FROM ota_package_chunk WHERE data_id IN "
@@ -188,11 +127,11 @@ class SQLiteOtaMixin:
         upload, package = str(upload_id), str(package_id)
         rows = [(upload, n, chunk) for n, chunk in enumerate(chunks, first)]
 
-        def op(tx: _Tx) -> None:
+        def op(tx: Tx) -> None:
             if not tx.conn.execute(
                 "SELECT 1 FROM ota_package WHERE id = ?", (package,)
             ).fetchone():
-                raise NotFound(f"OtaPackage with id [{package_id}] is not found")
+                raise ota_package_not_found(package_id)
             tx.conn.execute(
                 "INSERT INTO ota_data (id, package_id, created_time) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -209,15 +148,15 @@ class SQLiteOtaMixin:
         upload, key = str(upload_id), str(package.id)
         algorithm = package.checksum_algorithm.value if package.checksum_algorithm else None
 
-        def op(tx: _Tx) -> None:
+        def op(tx: Tx) -> None:
             conn = tx.conn
             row = conn.execute(
                 "SELECT data_id, url FROM ota_package WHERE id = ?", (key,)
             ).fetchone()
             if row is None:
-                raise NotFound(f"OtaPackage with id [{package.id}] is not found")
+                raise ota_package_not_found(package.id)
             if row[0] is not None or row[1] is not None:
-                raise Conflict("Updating otaPackage data is prohibited!")
+                raise Conflict(OTA_DATA_PROHIBITED)
             # length() of a blob reads no overflow page: this costs nothing per MiB.
             count, total, top = conn.execute(
                 "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(max(n), -1) "
@@ -241,7 +180,7 @@ class SQLiteOtaMixin:
         """Delete an uncommitted upload's chunks."""
         upload = str(upload_id)
 
-        def op(tx: _Tx) -> None:
+        def op(tx: Tx) -> None:
             if tx.conn.execute(
                 "SELECT 1 FROM ota_package WHERE data_id = ?", (upload,)
             ).fetchone():
@@ -253,7 +192,7 @@ class SQLiteOtaMixin:
 
     async def discard_ota_uploads_before(self, ts: int) -> int:
         """Delete uncommitted uploads started before ``ts``; returns how many."""
-        def op(tx: _Tx) -> int:
+        def op(tx: Tx) -> int:
             stale = [
                 r[0] for r in tx.conn.execute(
                     "SELECT d.id FROM ota_data d WHERE d.created_time < ? AND NOT EXISTS "
@@ -295,11 +234,9 @@ class SQLiteOtaMixin:
         self, profile_id: UUID, package_type: OtaPackageType, after: UUID | None, limit: int
     ) -> list[Device]:
         """Devices of the profile with no package of this type of their own, by id."""
-        from thingport.store.sqlite import _DEVICE_COLS, _device
-
         column = _ASSIGNMENT_COLUMN[package_type]
         sql = (
-            f"SELECT {_DEVICE_COLS} FROM device WHERE device_profile_id = ? "
+            f"SELECT {DEVICE_COLUMNS} FROM device WHERE device_profile_id = ? "
             f"AND {column} IS NULL AND id > ? ORDER BY id LIMIT ?"
         )
         # Every UUID text sorts after the empty string.

@@ -1,0 +1,451 @@
+"""Group commit on PostgreSQL: concurrent writes of one node share a transaction.
+
+How a write travels::
+
+    coroutine ──put(op)──> lane (chosen by hash of the device) ──> writer task:
+        bulk ops (telemetry, attribute saves) of the batch:  ONE statement
+            device check (FOR KEY SHARE) + ts_kv unnest upsert + ts_kv_latest upsert
+            + attribute_kv upsert + attribute_change upsert, rows sorted by primary key
+        other ops: each in a SAVEPOINT (only the failing one rolls back)
+        COMMIT (synchronous_commit: the WAL is flushed)
+    coroutine <── its future resolved only after COMMIT
+
+A lane has one connection of its own and one task: while a batch commits, new operations queue
+up and form the next batch, so an fsync is shared by all the writers that arrived meanwhile.
+A few lanes (``hash(device) % lanes``) let one batch be built while another waits for its
+commit; one device's writes always take the same lane, so they stay in order. A batch of bulk
+operations only is one statement in autocommit: one round trip and one commit.
+
+Deadlock freedom between lanes and nodes: every batch takes its row locks in one global order:
+device rows, then ts_kv, ts_kv_latest, attribute_kv, attribute_change, each in primary-key
+order (the rows are deduplicated and sorted here; a later write at an equal key wins, as it
+would one statement after the other). Other operations (RPCs, deletes) come after and lock in
+their own order; should PostgreSQL still report a deadlock or a serialization failure, the
+whole batch is rolled back and redone, a few times.
+
+One caller's failure never fails the others: values are checked on the event loop before they
+join a batch (``values.encode``), devices that do not exist are left out of the shared
+statement and their callers get NotFound, and any other error of the shared statement makes
+the batch run again with every operation in its own savepoint. A failed COMMIT (or a lost
+connection) fails the whole batch: none of it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+from thingport.store.postgresql.values import VALUE_COLUMNS
+from thingport.store.shared.errors import device_not_found
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = [
+    "AttributesOp",
+    "LaneStats",
+    "Lanes",
+    "Op",
+    "TelemetryOp",
+    "WriteOp",
+]
+
+log = logging.getLogger(__name__)
+
+#: Operations one transaction takes at most.
+DEFAULT_BATCH_LIMIT: Final = 1024
+#: How often a batch that hit a deadlock or serialization failure is redone.
+RETRIES: Final = 5
+
+Connect = Callable[[], Awaitable["asyncpg.Connection"]]
+Translate = Callable[[BaseException], BaseException]
+
+
+class WriteOp:
+    """A write run in the batch's transaction: ``fn(conn)``, in a savepoint of its own when
+    it shares the transaction."""
+
+    __slots__ = ("fn", "future")
+
+    def __init__(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[Any]], future: asyncio.Future[Any]
+    ) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class TelemetryOp:
+    """A save_telemetry: finished rows of one device, written by the batch's bulk statement."""
+
+    __slots__ = ("device_id", "future", "rows")
+
+    def __init__(self, device_id: UUID, rows: list[Any], future: asyncio.Future[Any]) -> None:
+        self.device_id = device_id
+        self.rows = rows
+        self.future = future
+
+
+class AttributesOp:
+    """A save_attributes(_tracked): rows of one device and scope, stamped ``ts``; with
+    ``track``, each key is also recorded as changed for the device's next poll."""
+
+    __slots__ = ("device_id", "future", "rows", "scope", "track", "ts")
+
+    def __init__(
+        self, device_id: UUID, scope: int, rows: list[Any], ts: int, track: bool,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.device_id = device_id
+        self.scope = scope
+        self.rows = rows
+        self.ts = ts
+        self.track = track
+        self.future = future
+
+
+Op = WriteOp | TelemetryOp | AttributesOp
+_Bulk = TelemetryOp | AttributesOp
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStats:
+    """Counters of every lane together, for monitoring and for tests of group commit."""
+
+    transactions: int
+    operations: int
+    largest_batch: int
+    retries: int
+
+
+_UPDATE_VALUES: Final = ", ".join(f"{c} = excluded.{c}" for c in VALUE_COLUMNS.split(", "))
+_VALUE_TYPES: Final = "boolean[], text[], bigint[], float8[], json[]"
+
+
+def _unnest(first: int, types: str) -> str:
+    """``unnest($first::t1, $first+1::t2, ...)`` for the comma-separated array types."""
+    args = [f"${n}::{t.strip()}" for n, t in enumerate(types.split(","), first)]
+    return f"unnest({', '.join(args)})"
+
+
+# One statement for every bulk operation of a batch (empty arrays cost nothing). Each INSERT's
+# SELECT has an ORDER BY on the primary key: that is the order its rows are locked in.
+BULK_SQL: Final = f"""
+WITH dev AS MATERIALIZED (
+    SELECT id FROM device WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE
+), ts AS (
+    INSERT INTO ts_kv (entity_id, key, ts, {VALUE_COLUMNS})
+    SELECT u.* FROM {_unnest(2, "uuid[], int[], bigint[], " + _VALUE_TYPES)}
+        AS u (entity_id, key, ts, {VALUE_COLUMNS})
+    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.key, u.ts
+    ON CONFLICT (entity_id, key, ts) DO UPDATE SET {_UPDATE_VALUES}
+), latest AS (
+    INSERT INTO ts_kv_latest AS l (entity_id, key, ts, {VALUE_COLUMNS})
+    SELECT u.* FROM {_unnest(10, "uuid[], int[], bigint[], " + _VALUE_TYPES)}
+        AS u (entity_id, key, ts, {VALUE_COLUMNS})
+    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.key
+    ON CONFLICT (entity_id, key) DO UPDATE SET ts = excluded.ts, {_UPDATE_VALUES}
+    WHERE excluded.ts >= l.ts
+), attrs AS (
+    INSERT INTO attribute_kv (entity_id, attribute_type, attribute_key, {VALUE_COLUMNS},
+        last_update_ts)
+    SELECT u.* FROM {_unnest(18, "uuid[], int[], int[], " + _VALUE_TYPES + ", bigint[]")}
+        AS u (entity_id, attribute_type, attribute_key, {VALUE_COLUMNS}, last_update_ts)
+    WHERE u.entity_id IN (SELECT id FROM dev)
+    ORDER BY u.entity_id, u.attribute_type, u.attribute_key
+    ON CONFLICT (entity_id, attribute_type, attribute_key) DO UPDATE
+    SET {_UPDATE_VALUES}, last_update_ts = excluded.last_update_ts
+), changes AS (
+    INSERT INTO attribute_change (entity_id, attribute_key, deleted, ts)
+    SELECT u.entity_id, u.attribute_key, false, u.ts
+    FROM {_unnest(27, "uuid[], int[], bigint[]")} AS u (entity_id, attribute_key, ts)
+    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.attribute_key
+    ON CONFLICT (entity_id, attribute_key) DO UPDATE SET deleted = false, ts = excluded.ts
+)
+SELECT id FROM dev
+"""
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows -> one list per column (the arrays the unnest statement takes)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def bulk_args(ops: Sequence[_Bulk]) -> list[Any]:
+    """The parameters of BULK_SQL for these operations, deduplicated and sorted."""
+    # Keyed by the UUID's int: it sorts as PostgreSQL sorts uuids (bytewise), and an int
+    # compares in C where a UUID compares in Python.
+    devices: dict[int, UUID] = {}
+    # Later operations (queue order) overwrite earlier ones at an equal key.
+    history: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+    newest: dict[tuple[int, int], tuple[Any, ...]] = {}
+    attributes: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+    changes: dict[tuple[int, int], tuple[Any, ...]] = {}
+    for op in ops:
+        device = op.device_id
+        number = device.int
+        devices[number] = device
+        if type(op) is TelemetryOp:
+            for row in op.rows:
+                key, ts = row[0], row[1]
+                full = (device, *row)
+                history[(number, key, ts)] = full
+                current = newest.get((number, key))
+                if current is None or ts >= current[2]:
+                    newest[(number, key)] = full
+        else:
+            assert isinstance(op, AttributesOp)
+            scope, stamp = op.scope, op.ts
+            for row in op.rows:
+                attributes[(number, scope, row[0])] = (device, scope, *row, stamp)
+                if op.track:
+                    changes[(number, row[0])] = (device, row[0], stamp)
+    return [
+        [devices[k] for k in sorted(devices)],
+        *_columns([history[k] for k in sorted(history)], 8),
+        *_columns([newest[k] for k in sorted(newest)], 8),
+        *_columns([attributes[k] for k in sorted(attributes)], 9),
+        *_columns([changes[k] for k in sorted(changes)], 3),
+    ]
+
+
+class _Redo(Exception):
+    """The batch's shared statement failed: run it again, each operation isolated."""
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back as a whole and
+    redoing it may well succeed."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.TransactionRollbackError)
+
+
+class _Lane:
+    """One writer task with its connection and queue."""
+
+    def __init__(self, index: int, connect: Connect, translate: Translate, limit: int) -> None:
+        self._index = index
+        self._connect = connect
+        self._translate = translate
+        self._limit = limit
+        self._queue: list[Op] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.transactions = 0
+        self.operations = 0
+        self.largest_batch = 0
+        self.retries = 0
+
+    async def start(self) -> None:
+        self._conn = await self._connect()
+        self._task = asyncio.create_task(self._run(), name=f"thingport-pg-lane-{self._index}")
+
+    def put(self, op: Op) -> None:
+        self._queue.append(op)
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Commit what is queued, end the task, close the connection."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[: self._limit]
+                del self._queue[: self._limit]
+                try:
+                    await self._commit(batch)
+                except BaseException as exc:  # never lose a future, even on cancellation
+                    _settle(batch, [None] * len(batch), [exc] * len(batch))
+                    if not isinstance(exc, Exception):
+                        raise
+            if self._stopping:
+                return
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self._connect()
+        return self._conn
+
+    async def _commit(self, batch: list[Op]) -> None:
+        n = len(batch)
+        results: list[Any] = [None] * n
+        errors: list[BaseException | None] = [None] * n
+        isolated = False
+        attempt = 0
+        while True:
+            results[:] = [None] * n
+            errors[:] = [None] * n
+            try:
+                conn = await self._connection()
+                await self._execute(conn, batch, results, errors, isolated)
+                break
+            except _Redo:
+                isolated = True
+            except _Failed:
+                break  # the only operation failed; its error is recorded
+            except Exception as exc:
+                attempt += 1
+                if _retriable(exc) and attempt < RETRIES:
+                    self.retries += 1
+                    log.info("batch of %d rolled back (%s); redoing it", n, exc)
+                    continue
+                if self._conn is not None and not self._conn.is_closed() and (
+                    self._conn.is_in_transaction()
+                ):
+                    # Never reuse a connection left in a failed transaction.
+                    self._conn.terminate()
+                results[:] = [None] * n
+                errors[:] = [exc] * n
+                break
+        self.transactions += 1
+        self.operations += n
+        self.largest_batch = max(self.largest_batch, n)
+        _settle(batch, results, errors)
+
+    async def _execute(
+        self, conn: asyncpg.Connection, batch: list[Op], results: list[Any],
+        errors: list[BaseException | None], isolated: bool,
+    ) -> None:
+        bulk = [i for i, op in enumerate(batch) if type(op) is not WriteOp]
+        other = [i for i, op in enumerate(batch) if type(op) is WriteOp]
+        if not other and not isolated:
+            # Bulk operations only: one statement, its own transaction.
+            try:
+                await self._bulk(conn, batch, bulk, errors)
+            except Exception as exc:
+                if _retriable(exc) or conn.is_closed():
+                    raise
+                raise _Redo from exc
+            return
+        async with conn.transaction():
+            if isolated:
+                for i in bulk:
+                    await self._savepoint(conn, batch[i], i, results, errors)
+            elif bulk:
+                try:
+                    async with conn.transaction():
+                        await self._bulk(conn, batch, bulk, errors)
+                except Exception as exc:
+                    if _retriable(exc):
+                        raise
+                    raise _Redo from exc
+            share = len(batch) > 1
+            for i in other:
+                if share:
+                    await self._savepoint(conn, batch[i], i, results, errors)
+                else:
+                    op = batch[i]
+                    assert isinstance(op, WriteOp)
+                    try:
+                        results[i] = await op.fn(conn)
+                    except Exception as exc:
+                        if _retriable(exc):
+                            raise
+                        # The only operation: its failure rolls the transaction back.
+                        errors[i] = self._translate(exc)
+                        raise _Failed from exc
+
+    async def _bulk(
+        self, conn: asyncpg.Connection, batch: list[Op], indices: list[int],
+        errors: list[BaseException | None],
+    ) -> None:
+        ops: list[_Bulk] = [batch[i] for i in indices]  # type: ignore[misc]
+        found = {r[0] for r in await conn.fetch(BULK_SQL, *bulk_args(ops))}
+        for i, op in zip(indices, ops, strict=True):
+            if op.device_id not in found:
+                errors[i] = device_not_found(op.device_id)
+
+    async def _savepoint(
+        self, conn: asyncpg.Connection, op: Op, i: int, results: list[Any],
+        errors: list[BaseException | None],
+    ) -> None:
+        try:
+            async with conn.transaction():
+                if type(op) is WriteOp:
+                    results[i] = await op.fn(conn)
+                else:
+                    found = await conn.fetch(BULK_SQL, *bulk_args([op]))  # type: ignore[list-item]
+                    if not found:
+                        errors[i] = device_not_found(op.device_id)  # type: ignore[union-attr]
+        except Exception as exc:
+            if _retriable(exc) or conn.is_closed():
+                raise
+            errors[i] = self._translate(exc)
+
+
+class _Failed(Exception):
+    """The batch's only operation failed; its error is recorded, the transaction rolled back."""
+
+
+def _settle(batch: Sequence[Op], results: Sequence[Any], errors: Sequence[Any]) -> None:
+    for op, result, error in zip(batch, results, errors, strict=True):
+        future = op.future
+        if future.done():  # the caller was cancelled; its write is committed all the same
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class Lanes:
+    """The node's writer lanes; ``submit`` queues an operation and waits for its commit."""
+
+    def __init__(
+        self, count: int, connect: Connect, translate: Translate,
+        limit: int = DEFAULT_BATCH_LIMIT,
+    ) -> None:
+        self._lanes = [_Lane(i, connect, translate, limit) for i in range(max(1, count))]
+
+    async def start(self) -> None:
+        """Open every lane's connection and start its task."""
+        try:
+            for lane in self._lanes:
+                await lane.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Commit everything queued, then stop every lane."""
+        await asyncio.gather(*(lane.stop() for lane in self._lanes), return_exceptions=True)
+
+    def put(self, op: Op, key: UUID | None) -> None:
+        """Queue ``op`` on the lane of ``key`` (a device id; None: the first lane)."""
+        lane = self._lanes[0 if key is None else key.int % len(self._lanes)]
+        lane.put(op)
+
+    async def write(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[Any]], key: UUID | None
+    ) -> Any:
+        """Run ``fn`` in a group-committed transaction; its result once committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.put(WriteOp(fn, future), key)
+        return await future
+
+    @property
+    def stats(self) -> LaneStats:
+        """Transactions and operations committed so far, over every lane."""
+        return LaneStats(
+            sum(lane.transactions for lane in self._lanes),
+            sum(lane.operations for lane in self._lanes),
+            max(lane.largest_batch for lane in self._lanes),
+            sum(lane.retries for lane in self._lanes),
+        )
+

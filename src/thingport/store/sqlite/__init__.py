@@ -1,0 +1,39 @@
+"""The SQLite backend (the default): one file in WAL mode, one writer thread with group commit,
+a pool of reader threads.
+
+One module per job::
+
+    store.py        SQLiteStore: the parts below combined into the whole contract
+    core.py         SQLiteCore: lifecycle, the writer and reader plumbing every part uses
+    writer.py       the writer thread: batches, savepoints, group commit, the telemetry fast lane
+    tx.py           Tx: what a write operation sees (connection, device and key id caches)
+    sample_log.py   the sample log's SQL (append, merge into ts_kv, latest upsert)
+    connection.py   opening connections (pragmas, WAL), reading one page
+    errors.py       SQLite constraint errors -> domain errors
+    migrations.py   applying migrations/sqlite/*.sql, version in PRAGMA user_version
+    entities.py     tenants, customers, users, device profiles, devices, credentials
+    device_info.py  devices with their profile, customer and state; the inactivity query
+    telemetry.py    time series
+    attributes.py   attributes and pending shared-attribute changes
+    commands.py     server-side RPC, client-side RPC, claiming
+    ota.py          OTA packages and their chunked bytes
+
+What is not SQLite's own (row mapping, paging rules, error messages, migration discovery)
+comes from ``thingport.store.shared``.
+"""
+
+from thingport.store.sqlite.core import DEFAULT_READERS, SQLiteStats
+from thingport.store.sqlite.migrations import migrate
+from thingport.store.sqlite.sample_log import MERGE_INTERVAL_S, MERGE_ROWS
+from thingport.store.sqlite.store import SQLiteStore
+from thingport.store.sqlite.writer import DEFAULT_BATCH_LIMIT
+
+__all__ = [
+    "DEFAULT_BATCH_LIMIT",
+    "DEFAULT_READERS",
+    "MERGE_INTERVAL_S",
+    "MERGE_ROWS",
+    "SQLiteStats",
+    "SQLiteStore",
+    "migrate",
+]
