@@ -9,6 +9,8 @@ and ``bench/lua/telemetry.lua`` (the pieces of ``bench/run.py``, imported):
 
 * ``sqlite-1``: one thingport node on SQLite (a fresh data directory), as ``bench/run.py`` does;
 * ``pg-1``: the same node on PostgreSQL (``THINGPORT_DATABASE_URL``, a fresh schema);
+* ``pg-1-redis``: that node with the Redis bus too (``THINGPORT_REDIS_URL``), as every node of a
+  cluster runs: the cost of the bus alone;
 * ``pg-2``: two nodes on that PostgreSQL (one schema, one Redis, one JWT key), wrk split in two
   (half the connections each, no proxy hop in between): figures are the sum of both; p50 is the
   request-weighted mean of the two p50s, p90/p99/max the worse of the two;
@@ -53,6 +55,7 @@ from typing import Any
 try:
     from bench.run import (
         LUA_DIR,
+        NOISE_CPU_PERCENT,
         RESULTS_DIR,
         SCENARIOS,
         BenchError,
@@ -75,6 +78,7 @@ try:
 except ModuleNotFoundError:  # run as `python bench/postgres.py`
     from run import (  # type: ignore[no-redef]
         LUA_DIR,
+        NOISE_CPU_PERCENT,
         RESULTS_DIR,
         SCENARIOS,
         BenchError,
@@ -98,7 +102,7 @@ except ModuleNotFoundError:  # run as `python bench/postgres.py`
 POSTGRES_URL = os.environ.get("THINGPORT_BENCH_POSTGRES_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("THINGPORT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-SYSTEMS = ("sqlite-1", "pg-1", "pg-2")
+SYSTEMS = ("sqlite-1", "pg-1", "pg-1-redis", "pg-2")
 
 #: thingport's ts_kv (src/thingport/store/migrations/postgresql/0001_init.sql), for COPY.
 TS_KV = """
@@ -275,7 +279,7 @@ def bench_nodes(children: Children, root: Path, scenario: Scenario, opts: argpar
         env: dict[str, str] = {}
         if store == "postgresql":
             env["THINGPORT_DATABASE_URL"] = schema_url(stack.enter_context(schema()))
-            if nodes_count > 1:
+            if nodes_count > 1 or system.endswith("-redis"):
                 env.update({"THINGPORT_REDIS_URL": REDIS_URL,
                             "JWT_TOKEN_SIGNING_KEY": secrets.token_hex(32)})
         nodes = [Thingport(children, root / f"node-{i}", env) for i in range(nodes_count)]
@@ -314,6 +318,7 @@ def bench_nodes(children: Children, root: Path, scenario: Scenario, opts: argpar
                 # fill() counts PostgreSQL as "other"; it is part of the system under test.
                 result.other_cpu_percent = round(
                     max(0.0, result.other_cpu_percent - out.postgres_cpu_percent), 1)
+                result.noisy = result.other_cpu_percent > NOISE_CPU_PERCENT
             for device_id in ids[:20]:
                 latest = first.latest(device_id, scenario.thingport_key)
                 if latest is not None:

@@ -774,6 +774,26 @@ async def test_attributes_of_an_unknown_device_raise_not_found(store: Store) -> 
         await store.save_attributes(uuid.uuid4(), SHARED, [kv("a", 1)], 1)
 
 
+async def test_add_attribute_inserts_only_when_the_key_is_absent(
+    store: Store, device: Device
+) -> None:
+    assert await store.add_attribute(device.id, SERVER, kv("provisionState", "a"), 10) is True
+    assert await store.add_attribute(device.id, SERVER, kv("provisionState", "b"), 20) is False
+    assert await store.add_attribute(device.id, CLIENT, kv("provisionState", "c"), 30) is True
+    assert await store.get_attributes(device.id, SERVER) == [
+        AttributeKvEntry("provisionState", DataType.STRING, "a", 10)]
+    with pytest.raises(NotFound):
+        await store.add_attribute(uuid.uuid4(), SERVER, kv("x", 1), 1)
+
+
+async def test_of_concurrent_adds_exactly_one_wins(store: Store, device: Device) -> None:
+    won = await asyncio.gather(*(
+        store.add_attribute(device.id, SERVER, kv("claimed", i), i) for i in range(20)))
+    assert won.count(True) == 1
+    (stored,) = await store.get_attributes(device.id, SERVER, ["claimed"])
+    assert stored.value == won.index(True)
+
+
 # -- concurrency and group commit --------------------------------------------------------------
 
 

@@ -71,7 +71,6 @@ class ProvisioningService:
         self._devices = devices
         self.limiter = limiter
         self._per_client = KeyedLocks()
-        self._per_device = KeyedLocks()
 
     async def provision(self, request: ProvisionRequest, client: str) -> ProvisionResult:
         """The outcome for ``request`` from the address ``client``; TooManyRequests while that
@@ -140,19 +139,14 @@ class ProvisioningService:
         device = await self._store.get_device_by_name(profile.tenant_id, name) if name else None
         if device is None or device.device_profile_id != profile.id:
             return FAILURE
-        # Read-then-write of provisionState, serialised so that the credentials go out once.
-        # Only within this process: the store has no compare-and-set for attributes, so two
-        # nodes behind a load balancer could still both answer SUCCESS to a simultaneous pair.
-        # An "insert this attribute unless the key exists, tell me whether it did" store
-        # operation would make it one atomic step on every node.
-        async with self._per_device.hold(str(device.id)):
-            state = await self._store.get_attributes(
-                device.id, AttributeScope.SERVER_SCOPE, [PROVISION_STATE]
-            )
-            credentials = await self._store.get_device_credentials(device.id)
-            if state or credentials is None:
-                return FAILURE
-            await self._mark_provisioned(device.id)
+        # One compare-and-set in the store: of two requests for the device, on any nodes,
+        # exactly one marks it provisioned and gets its credentials.
+        credentials = await self._store.get_device_credentials(device.id)
+        if credentials is None or not await self._store.add_attribute(
+            device.id, AttributeScope.SERVER_SCOPE,
+            KvEntry(PROVISION_STATE, DataType.STRING, PROVISIONED), now_ms(),
+        ):
+            return FAILURE
         return ProvisionResult(ProvisionStatus.SUCCESS, credentials)
 
     async def _mark_provisioned(self, device_id: uuid.UUID) -> None:

@@ -29,6 +29,14 @@ class AttributeStore(abc.ABC):
         """Insert or replace attributes in one scope, all stamped ``ts``."""
 
     @abc.abstractmethod
+    async def add_attribute(
+        self, device_id: UUID, scope: AttributeScope, entry: KvEntry, ts: int
+    ) -> bool:
+        """Insert the attribute unless the device already has that key in that scope: True
+        when it was inserted. One atomic step on every node (a compare-and-set), so that of
+        two concurrent callers exactly one gets True. An unknown device raises NotFound."""
+
+    @abc.abstractmethod
     async def get_attributes(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
     ) -> list[AttributeKvEntry]:

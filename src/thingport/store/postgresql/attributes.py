@@ -17,6 +17,7 @@ from thingport.domain.model import AttributeChanges, AttributeKvEntry, Attribute
 from thingport.store.postgresql.batcher import AttributesOp
 from thingport.store.postgresql.core import PgCore
 from thingport.store.postgresql.values import VALUE_COLUMNS, decode, encode
+from thingport.store.shared.errors import device_not_found
 from thingport.store.shared.values import SCOPE_CODE, SHARED_SCOPE_CODE
 
 if TYPE_CHECKING:
@@ -53,6 +54,30 @@ class PgAttributes(PgCore):
         """Insert or replace attributes in one scope, all stamped ``ts``. An unknown device
         raises NotFound."""
         await self._save_attributes(device_id, scope, entries, ts, track=False)
+
+    async def add_attribute(
+        self, device_id: UUID, scope: AttributeScope, entry: KvEntry, ts: int
+    ) -> bool:
+        """Insert the attribute unless its key exists in the scope; whether it was inserted
+        (``ON CONFLICT DO NOTHING``: one step, whichever node asks). An unknown device raises
+        NotFound."""
+        columns = encode(entry)
+        async with self._queueing():
+            key_id = (await self._key_ids([entry.key]))[entry.key]
+
+        async def op(conn: asyncpg.Connection) -> bool:
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM device WHERE id = $1)",
+                                       device_id):
+                raise device_not_found(device_id)
+            inserted = await conn.fetchval(
+                "INSERT INTO attribute_kv (entity_id, attribute_type, attribute_key, bool_v, "
+                "str_v, long_v, dbl_v, json_v, last_update_ts) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                "ON CONFLICT (entity_id, attribute_type, attribute_key) DO NOTHING RETURNING 1",
+                device_id, SCOPE_CODE[scope], key_id, *columns, ts)
+            return inserted is not None
+
+        return await self._write(op, device_id)
 
     async def save_attributes_tracked(
         self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry], ts: int

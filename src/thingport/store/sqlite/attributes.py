@@ -37,6 +37,20 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         if entries:
             await self._write(_save_attributes_op(device_id, scope, entries, ts, track=False))
 
+    async def add_attribute(
+        self, device_id: UUID, scope: AttributeScope, entry: KvEntry, ts: int
+    ) -> bool:
+        """Insert the attribute unless its key exists in the scope; whether it was inserted.
+        An unknown device raises NotFound."""
+        code, value = TYPE_CODE[entry.type], encode(entry.type, entry.value)
+
+        def op(tx: Tx) -> bool:
+            row = (tx.device_seq(device_id), SCOPE_CODE[scope], tx.key_id(entry.key), ts, code,
+                   value)
+            return bool(tx.conn.execute(_INSERT_ATTRIBUTE_IF_ABSENT, row).rowcount)
+
+        return await self._write(op)
+
     async def get_attributes(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
     ) -> list[AttributeKvEntry]:
@@ -140,6 +154,10 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
 
 _UPSERT_ATTRIBUTE: Final = (
     "INSERT OR REPLACE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ATTRIBUTE_IF_ABSENT: Final = (
+    "INSERT OR IGNORE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _RECORD_CHANGE: Final = (
