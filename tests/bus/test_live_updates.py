@@ -49,6 +49,43 @@ async def two_nodes(store: SQLiteStore) -> AsyncIterator[tuple[Bus, Bus, SQLiteS
     await second.stop()
 
 
+async def known_to(bus: Bus, channel: str, expected: bool = True) -> None:
+    """Wait until ``bus`` has heard (or forgotten) that a node listens to ``channel``."""
+    for _ in range(200):
+        if bus.may_have_subscribers(channel) is expected:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{channel}: may_have_subscribers never became {expected}")
+
+
+async def test_telemetry_crosses_redis_only_when_a_node_listens(
+    two_nodes: tuple[Bus, Bus, SQLiteStore],
+) -> None:
+    first, second, store = two_nodes
+    device_id = await a_device(store, first)
+    channel = f"ts:{device_id}"
+    assert not first.may_have_subscribers(channel)  # nobody listens: nothing is published
+    async with LiveService(second).watch([device_id]):
+        await known_to(first, channel)
+    await known_to(first, channel, expected=False)
+
+
+async def test_a_node_started_later_learns_who_listens(
+    two_nodes: tuple[Bus, Bus, SQLiteStore],
+) -> None:
+    first, second, store = two_nodes
+    device_id = await a_device(store, first)
+    async with LiveService(second).watch([device_id]):
+        await known_to(first, f"ts:{device_id}")
+        assert isinstance(first, RedisBus)
+        late = RedisBus(REDIS_URL, channel=first.channel)
+        await late.start()
+        try:
+            await known_to(late, f"ts:{device_id}")  # asked with "?", answered with "="
+        finally:
+            await late.stop()
+
+
 async def test_points_saved_on_one_node_reach_a_watch_on_another(
     two_nodes: tuple[Bus, Bus, SQLiteStore],
 ) -> None:
@@ -56,6 +93,7 @@ async def test_points_saved_on_one_node_reach_a_watch_on_another(
     device_id = await a_device(store, first)
     telemetry = TelemetryService(store, first)
     async with LiveService(second).watch([device_id]) as watch:
+        await known_to(first, f"ts:{device_id}")
         await telemetry.save(device_id, [(1000, [KvEntry("t", DataType.DOUBLE, 21.5)])])
         got_device, points = await asyncio.wait_for(watch.next(), 5)
     assert got_device == device_id
@@ -71,6 +109,7 @@ async def test_attribute_saves_and_deletions_reach_another_node(
     device_id = await a_device(store, first)
     attributes = AttributeService(store, first)
     async with LiveService(second).watch([device_id], telemetry=False) as watch:
+        await known_to(first, f"attr:{device_id}")
         await attributes.save(device_id, AttributeScope.SHARED_SCOPE,
                               [KvEntry("target", DataType.LONG, 22)])
         _, saved = await asyncio.wait_for(watch.next(), 5)

@@ -137,6 +137,8 @@ class Bus(abc.ABC):
         other nodes listen to, so it always says yes."""
         return True
 
-    def subscribe(self, *channels: str) -> Subscription:
-        """An async context manager receiving messages of ``channels`` while it is entered."""
+    def subscribe(self, *channels: str, announce: bool = False) -> Subscription:
+        """An async context manager receiving messages of ``channels`` while it is entered.
+        With ``announce``, publishers on other nodes learn that someone listens (see
+        ``interest.py``): for channels whose messages are sent only to listeners."""
         return Subscription(self.local, channels)

@@ -21,9 +21,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
+from collections.abc import Coroutine
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from thingport.bus.base import BUS_DOWN, BUS_STATE, BUS_UP, Bus, BusUnavailable
+from thingport.bus import interest
+from thingport.bus.base import BUS_DOWN, BUS_STATE, BUS_UP, Bus, BusUnavailable, Subscription
 from thingport.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "thingport:bus"
 _SEPARATOR = b"\n"
+#: Messages about announced channels (``interest.py``) travel as this channel name.
+_INTEREST = b"\x00interest"
 
 #: Bound on every Redis command (connect, publish, ping): a Redis that does not answer in this
 #: long is treated as gone rather than holding up the request that published.
@@ -91,8 +97,11 @@ class RedisBus(Bus):
         #: and resubscribe on its own, hiding the gap in which messages were lost.
         self._sub_client: Redis | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._connected = False
         self._publish_failing = False
+        self.interest = interest.Interest(uuid.uuid4().hex)
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -111,6 +120,8 @@ class RedisBus(Bus):
             raise ConfigError(f"THINGPORT_REDIS_URL: cannot reach {self.url}: {exc}") from None
         self._connected = True
         self._reader = asyncio.create_task(self._run(pubsub), name="redis-bus-reader")
+        self._refresher = asyncio.create_task(self._refresh_interest(), name="redis-interest")
+        await self._tell("?", [])  # the other nodes answer with their sets
 
     async def _subscribe(self) -> PubSub:
         """A new subscription, returned once Redis has confirmed it: from then on every
@@ -178,16 +189,68 @@ class RedisBus(Bus):
                 continue  # a pong, or a subscribe confirmation
             data: bytes = message["data"]
             channel, _, payload = data.partition(_SEPARATOR)
-            self.local.fan_out(channel.decode(), payload)
+            if channel == _INTEREST:
+                self._heard(payload)
+            else:
+                self.local.fan_out(channel.decode(), payload)
 
     def _set_connected(self, connected: bool) -> None:
         if connected == self._connected:
             return
         self._connected = connected
         self.local.broadcast(BUS_STATE, BUS_UP if connected else BUS_DOWN)
+        if connected:  # what was said meanwhile is lost: say it all again, and ask
+            self._soon(self._tell("=", list(self.interest.mine)))
+            self._soon(self._tell("?", []))
+
+    # -- announced channels ------------------------------------------------------------------
+    def may_have_subscribers(self, channel: str) -> bool:
+        """Whether a node (this one included) has a subscription announcing ``channel``; while
+        Redis is away nothing can be known, so yes."""
+        return (not self._connected or self.local.has_subscribers(channel)
+                or self.interest.anyone_else(channel))
+
+    def subscribe(self, *channels: str, announce: bool = False) -> Subscription:
+        """As ``Bus.subscribe``; an announcing subscription tells the other nodes when it
+        starts (returning once Redis has taken the news) and ends."""
+        if not announce:
+            return Subscription(self.local, channels)
+        return _Announced(self, channels)
+
+    async def _tell(self, kind: str, channels: list[str]) -> None:
+        if self._client is None:
+            return
+        with contextlib.suppress(Exception):  # a lost message is repaired by the refresh
+            await self._client.publish(
+                self.channel,
+                _INTEREST + _SEPARATOR + interest.encode(kind, self.interest.node, channels))
+
+    def _heard(self, payload: bytes) -> None:
+        kind, node, channels = interest.decode(payload)
+        if kind == "?":
+            if node != self.interest.node:
+                self._soon(self._tell("=", list(self.interest.mine)))
+            return
+        self.interest.heard(kind, node, channels)
+
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh_interest(self) -> None:
+        while True:
+            await asyncio.sleep(interest.REFRESH_S)
+            if self.interest.mine:
+                await self._tell("=", list(self.interest.mine))
 
     async def stop(self) -> None:
         """Stop listening and close the connection."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -233,3 +296,27 @@ class RedisBus(Bus):
         except Exception as exc:
             raise BusUnavailable(f"Redis did not answer PING: {exc or type(exc).__name__}"
                                  ) from None
+
+
+class _Announced(Subscription):
+    """A subscription whose channels the other nodes are told about."""
+
+    def __init__(self, bus: RedisBus, channels: tuple[str, ...]) -> None:
+        super().__init__(bus.local, channels)
+        self._redis_bus = bus
+
+    async def __aenter__(self) -> Subscription:
+        await super().__aenter__()
+        new = self._redis_bus.interest.add(self.channels)
+        if new:
+            await self._redis_bus._tell("+", new)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc, tb)
+        gone = self._redis_bus.interest.remove(self.channels)
+        if gone:
+            await self._redis_bus._tell("-", gone)

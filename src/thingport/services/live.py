@@ -96,7 +96,7 @@ class Watch:
     reads the store after entering misses nothing)."""
 
     def __init__(self, bus: Bus, channels: list[str]) -> None:
-        self._subscription = bus.subscribe(*channels)
+        self._subscription = bus.subscribe(*channels, announce=True)
 
     async def __aenter__(self) -> Watch:
         await self._subscription.__aenter__()
