@@ -226,6 +226,22 @@ def _retriable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.TransactionRollbackError)
 
 
+def _never_sent(exc: BaseException) -> bool:
+    """asyncpg refused to start the statement (its connection is in a state it cannot use)."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.InternalClientError)
+
+
+def _broken(exc: BaseException) -> bool:
+    """Whether the connection cannot be trusted after ``exc``: anything but an error the
+    server reported on a working session (a lost session, a client-side protocol error)."""
+    import asyncpg
+
+    return (not isinstance(exc, asyncpg.PostgresError)
+            or isinstance(exc, asyncpg.PostgresConnectionError))
+
+
 class _Lane:
     """One writer task with its connection and queue."""
 
@@ -301,14 +317,25 @@ class _Lane:
                 break  # the only operation failed; its error is recorded
             except Exception as exc:
                 attempt += 1
+                if _never_sent(exc) and attempt < RETRIES:
+                    # A session ended by the server (a restart) shows as a client-side state
+                    # error on the next use, before anything is sent: a fresh connection
+                    # can run the same batch safely.
+                    log.info("lane connection unusable (%s); reconnecting", exc)
+                    if self._conn is not None:
+                        self._conn.terminate()
+                    self._conn = None
+                    continue
                 if _retriable(exc) and attempt < RETRIES:
                     self.retries += 1
                     log.info("batch of %d rolled back (%s); redoing it", n, exc)
                     continue
                 if self._conn is not None and not self._conn.is_closed() and (
-                    self._conn.is_in_transaction()
+                    self._conn.is_in_transaction() or _broken(exc)
                 ):
-                    # Never reuse a connection left in a failed transaction.
+                    # Never reuse a connection left in a failed transaction, or one whose
+                    # session was lost mid-statement: asyncpg would refuse the next batch with
+                    # "another operation is in progress" instead of reconnecting.
                     self._conn.terminate()
                 results[:] = [None] * n
                 errors[:] = [exc] * n
