@@ -280,6 +280,10 @@ async def test_concurrent_writers_share_one_commit(
 ) -> None:
     store = await open_store(make_store, lanes=1)
     devices = await make_devices(store, 3)
+    # Key ids first: a new key is resolved (a round trip) before its write joins the queue,
+    # and on a busy machine that can take longer than the gate holds the lane.
+    await store.save_telemetry(devices[0].id, [(-1, [long("n", -1)])])
+    await store.save_attributes(devices[1].id, SHARED, [long(f"a{i}", i) for i in range(20)], 0)
     gate = await hold_lane(store, 0.3)
     before = store.stats
     writes = [
