@@ -20,11 +20,17 @@ from thingport.settings import SETTINGS, Settings
 T = TypeVar("T")
 
 
+#: Options of ``thingport`` itself; any other leading option is one of ``serve``'s.
+GROUP_OPTIONS = ("--help", "-h", "--version")
+
+
 class DefaultGroup(click.Group):
-    """A group that runs ``serve`` when no command is named (``thingport --port 9090``)."""
+    """A group that runs ``serve`` when no command is named (``thingport``, ``thingport
+    --port 9090``). A word that names no command is an error, not a ``serve`` argument: a
+    mistyped ``thingport devcie list`` must not start a server."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+        if not args or (args[0].startswith("-") and args[0] not in GROUP_OPTIONS):
             args = ["serve", *args]
         return super().parse_args(ctx, args)
 

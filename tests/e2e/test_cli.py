@@ -78,3 +78,14 @@ def test_a_bad_setting_stops_serve_with_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert done.stderr.strip() == "thingport: HTTP_BIND_PORT: must be a port number " \
         "(0-65535), got 'eighty'"
+
+
+def test_version_and_a_mistyped_command(tmp_path: Path) -> None:
+    version = subprocess.run([sys.executable, "-m", "thingport", "--version"],
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and "0.1.0" in version.stdout
+    typo = subprocess.run([sys.executable, "-m", "thingport", "devcie", "list"],
+                          env={**os.environ, "THINGPORT_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=60)
+    assert typo.returncode == 2 and "No such command 'devcie'" in typo.stderr
+    assert not (tmp_path / "data").exists()  # nothing was served, nothing created
