@@ -173,10 +173,6 @@ class PgCommands(PgCore):
         optionally of one status; ``text_search`` matches the method (case-insensitive
         "contains"). Also sortable by expirationTime, requestId, status and method; ties are
         broken by the request id."""
-        if page_link.sort_property is None:
-            page_link = dataclasses.replace(
-                page_link, sort_property="createdTime", sort_order="DESC"
-            )
         where = ["device_id = $1"]
         args: list[Any] = [device_id]
         if status is not None:

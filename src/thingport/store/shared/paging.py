@@ -41,6 +41,9 @@ class Listing:
     search: tuple[str, ...]
     #: The last sort key, unique within a listing, so that pages neither repeat nor skip rows.
     tiebreak: str = "id"
+    #: A page that names no sort property is sorted by ``default_sort`` newest first (RPCs,
+    #: as ThingsBoard lists them), whatever sort order it names.
+    newest_first: bool = False
 
     def over(self, table: str, columns: str) -> Listing:
         """The same rules over another FROM clause and SELECT list (a dialect's own joins)."""
@@ -102,7 +105,8 @@ def page_query(
     prop = link.sort_property or listing.default_sort
     if prop not in listing.sort:
         raise BadRequest(f"Invalid sort property: {prop}")
-    direction = link.sort_order.upper()
+    newest = listing.newest_first and link.sort_property is None
+    direction = "DESC" if newest else link.sort_order.upper()
     if direction not in ("ASC", "DESC"):
         raise BadRequest(f"Invalid sort order: {link.sort_order}")
     column, is_text = listing.sort[prop]
@@ -200,7 +204,7 @@ RPCS: Final = Listing(
         "requestId": ("request_id", False), "status": ("status", True),
         "method": ("method", True),
     },
-    "createdTime", ("method",), tiebreak="request_id",
+    "createdTime", ("method",), tiebreak="request_id", newest_first=True,
 )
 OTA_PACKAGES: Final = Listing(
     "ota_package", rows.OTA_COLUMNS,

@@ -140,10 +140,6 @@ class SQLiteCommands(SQLiteCore, CommandStore):
         optionally of one status; ``text_search`` matches the method (case-insensitive
         "contains"). Also sortable by expirationTime, requestId, status and method; ties are
         broken by the request id."""
-        if page_link.sort_property is None:
-            page_link = dataclasses.replace(
-                page_link, sort_property="createdTime", sort_order="DESC"
-            )
         where = ["device_id = ?"]
         params: list[Any] = [str(device_id)]
         if status is not None:
