@@ -15,6 +15,8 @@ from typing import Any
 from starlette.applications import Starlette
 
 from thingport import web
+from thingport.admin import socket_path
+from thingport.admin.listener import Listener
 from thingport.api import exception_handlers, routes, ws
 from thingport.api import metrics as metrics_api
 from thingport.bus import bus_from_url
@@ -25,10 +27,10 @@ from thingport.metrics import Metrics, count_bus_messages, registry
 from thingport.services import Services
 from thingport.services.users import FirstLogin
 from thingport.settings import Settings
-from thingport.store import store_from_url
+from thingport.store import sqlite_path, store_from_url
 from thingport.transport.asgi import Receive, Scope, Send
 from thingport.transport.device_api import PREFIX, DeviceApi
-from thingport.transport.drain import DrainUnreadBody
+from thingport.transport.drain import UNAUTHENTICATED_DRAIN_BYTES, DrainUnreadBody
 
 log = logging.getLogger("thingport")
 
@@ -49,13 +51,14 @@ def jwt_key(settings: Settings) -> str:
     return key
 
 
-def build_services(settings: Settings) -> Services:
-    """Services over the configured (not yet opened) store."""
+def build_services(settings: Settings, *, holder: str = "thingport serve") -> Services:
+    """Services over the configured (not yet opened) store; ``holder`` names this process in
+    a SQLite store's lock."""
     if settings.store_url.startswith("sqlite:"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return Services.build(
-        store_from_url(settings.store_url, settings), bus_from_url(settings.redis_url), settings,
-        jwt_key(settings),
+        store_from_url(settings.store_url, settings, holder=holder),
+        bus_from_url(settings.redis_url), settings, jwt_key(settings),
     )
 
 
@@ -116,12 +119,17 @@ class Thingport:
     """The ASGI app: the device API on ``/api/v1/``; the REST and WebSocket APIs and the UI
     in the Starlette app."""
 
-    def __init__(self, device_api: DeviceApi, rest: Starlette) -> None:
+    def __init__(self, device_api: DeviceApi, rest: Starlette, rest_max_payload: int) -> None:
         self.device_api = device_api
         self.rest = rest
         self.lifecycle = device_api.lifecycle
-        # The REST app counted, and any body it leaves unread drained before its answer.
-        self._rest = metrics_api.CountRequests(DrainUnreadBody(rest), device_api.metrics)
+        # The REST app counted, and any body it leaves unread drained before its answer: up to
+        # twice what a REST body may be, so that a proxy relays the 413 (or the 401 of a
+        # request without a login) and nobody gets the server to read more for nothing.
+        self._rest = metrics_api.CountRequests(
+            DrainUnreadBody(rest, max(UNAUTHENTICATED_DRAIN_BYTES, 2 * rest_max_payload)),
+            device_api.metrics,
+        )
 
     @property
     def startup_error(self) -> ConfigError | None:
@@ -165,17 +173,27 @@ def create_app(settings: Settings | None = None) -> Thingport:
     """The whole server as one ASGI app; its lifespan opens and closes the store."""
     settings = settings or Settings.from_env()
     services = build_services(settings)
-    converter = ConverterConfig(settings.json_type_cast, settings.json_max_string_length)
+    converter = ConverterConfig(settings.json_type_cast, settings.json_max_string_length,
+                                settings.json_max_json_length)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with remember_startup_error(app.state):
             await services.store.open()
         tasks: list[asyncio.Task[None]] = []
+        database = sqlite_path(settings.store_url)
+        control = Listener(services, socket_path(database)) if database else None
         try:
             with remember_startup_error(app.state):
                 await services.bus.start()
+            # Tenants need a profile before the first one is made; the device API its limits.
+            await services.tenant_profiles.default_profile()
+            await services.rate_limits.refresh()
+            tasks.append(asyncio.create_task(services.rate_limits.run()))
             announce(await bootstrap(services, settings))
+            if control is not None:
+                # The CLI's commands reach this process's services here, not the file.
+                await control.start()
             tasks.append(asyncio.create_task(services.devices.forget_changed_devices()))
             tasks.append(asyncio.create_task(sweep(services)))
             tasks.append(asyncio.create_task(maintain(services)))
@@ -187,7 +205,10 @@ def create_app(settings: Settings | None = None) -> Thingport:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await services.provisioning.limiter.close()
+            if control is not None:
+                await control.close()
+            await services.close_limits()
+            await services.auth.close()
             await services.bus.stop()
             await services.store.close()
 
@@ -203,9 +224,10 @@ def create_app(settings: Settings | None = None) -> Thingport:
     rest.state.settings = settings
     rest.state.converter = converter
     rest.state.lifecycle = lifecycle
+    rest.state.metrics = metrics
     rest.state.metrics_registry = registry(metrics, lifecycle, services)
     device_api = DeviceApi(
         services, settings.payload_limits, converter,
         settings.request_timeout_ms, settings.max_request_timeout_ms, lifecycle, metrics,
     )
-    return Thingport(device_api, rest)
+    return Thingport(device_api, rest, settings.rest_max_payload)

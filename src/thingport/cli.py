@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
+import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from uuid import UUID
+from collections.abc import Callable
+from typing import Any, NoReturn, cast
 
 import click
 
-from thingport.domain.model import Authority, PageLink, Tenant
+from thingport.domain.model import Authority
 from thingport.errors import ConfigError, ThingportError
 from thingport.services import Services
 from thingport.settings import SETTINGS, Settings
-
-T = TypeVar("T")
-
 
 #: Options of ``thingport`` itself; any other leading option is one of ``serve``'s.
 GROUP_OPTIONS = ("--help", "-h", "--version")
@@ -67,7 +65,7 @@ def load_settings(options: dict[str, Any]) -> Settings:
     return Settings.from_env(**parsed)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"thingport: {message}", err=True)
     sys.exit(2)
 
@@ -110,43 +108,61 @@ def with_store(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def run_with_services(options: dict[str, Any], work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the store, create the first administrators if it is empty, run ``work``."""
-    from thingport.app import announce, bootstrap, build_services
+def run_command(options: dict[str, Any], command: str, **args: Any) -> Any:
+    """Run one of ``admin.commands`` on the store the options name: in the server that has
+    it open, if one has (so that its caches and polls see the change), else here. Only
+    ``serve`` creates a store: without one, this says where it looked and exits."""
+    from thingport.admin import socket_path
+    from thingport.admin.client import call
+    from thingport.admin.commands import COMMANDS
+    from thingport.bus import bus_from_url
+    from thingport.store import sqlite_path, store_from_url
+    from thingport.store.shared.errors import StoreMissing
+    from thingport.store.sqlite.lock import StoreInUse
 
     settings = load_settings(
         {"data_dir": options.get("data_dir"), "database_url": options.get("database_url")}
     )
+    database = sqlite_path(settings.store_url)
+    if database is not None and not os.path.exists(database):
+        fail(missing_store_message(settings, database))
+    holder = "thingport " + command.replace(".", " ")
 
-    async def main() -> T:
-        services = build_services(settings)
-        await services.store.open()
+    async def main() -> Any:
+        store = store_from_url(settings.store_url, settings, holder=holder)
+        # The CLI signs no tokens, so it needs no JWT key (and must not create one).
+        services = Services.build(store, bus_from_url(settings.redis_url), settings,
+                                  settings.jwt_signing_key or secrets.token_urlsafe(32))
+        await store.open(create=False)
         try:
-            announce(await bootstrap(services, settings))
-            return await work(services)
+            return await COMMANDS[command](services, **args)
         finally:
-            await services.store.close()
+            await services.auth.close()
+            await store.close()
 
     try:
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except StoreInUse:
+            control = socket_path(cast(str, database))
+            if not os.path.exists(control):
+                raise
+            return call(control, command, args)
+    except StoreMissing as exc:
+        fail(f"{exc.message}; only `thingport serve` creates one")
     except ThingportError as exc:
         fail(exc.message)
-        raise  # unreachable: fail() exits
 
 
-async def find_tenant(services: Services, tenant: str | None) -> Tenant:
-    """The tenant named by title or id, or the default (oldest) tenant."""
-    if tenant is None:
-        return await services.users.default_tenant()
-    try:
-        return await services.users.get_tenant(UUID(tenant))
-    except ValueError:
-        pass
-    page_link = PageLink(1000, 0, text_search=tenant)
-    for candidate in (await services.users.find_tenants(page_link)).data:
-        if candidate.title == tenant:
-            return candidate
-    raise ThingportError(f"no tenant titled {tenant!r}")
+def missing_store_message(settings: Settings, database: str) -> str:
+    """Where a command looked for a SQLite store that is not there."""
+    if settings.database_url:
+        source = "from THINGPORT_DATABASE_URL"
+    else:
+        source = f"in the data directory {settings.data_dir!r}, from {os.getcwd()}"
+    return (f"there is no store at {os.path.abspath(database)} ({source}); only `thingport "
+            "serve` creates one: run this command where the server runs, or give --data-dir "
+            "(THINGPORT_DATA_DIR) of its store")
 
 
 tenant_option = click.option("--tenant", default=None,
@@ -167,31 +183,17 @@ def device() -> None:
 def device_create(name: str, token: str | None, device_type: str | None, tenant: str | None,
                   **options: Any) -> None:
     """Create a device and print its access token."""
-    async def work(services: Services) -> str:
-        owner = await find_tenant(services, tenant)
-        _, credentials = await services.devices.create(
-            owner.id, name, type=device_type, access_token=token
-        )
-        return credentials.credentials_id
-
-    click.echo(run_with_services(options, work))
+    click.echo(run_command(options, "device.create", name=name, token=token,
+                           device_type=device_type, tenant=tenant))
 
 
 @device.command("list")
-@tenant_option
+@click.option("--tenant", default=None, help="Tenant title or id (default: every tenant).")
 @with_store
 def device_list(tenant: str | None, **options: Any) -> None:
-    """List devices: name, type, id and access token."""
-    async def work(services: Services) -> list[tuple[str, str, str, str]]:
-        owner = await find_tenant(services, tenant)
-        rows = []
-        for d in sorted(await services.devices.find_all(owner.id), key=lambda d: d.name):
-            credentials = await services.devices.get_credentials(owner.id, d.id)
-            rows.append((d.name, d.type, str(d.id), credentials.credentials_id))
-        return rows
-
-    for name, kind, device_id, token in run_with_services(options, work):
-        click.echo(f"{name}\t{kind}\t{device_id}\t{token}")
+    """List devices, a line each: tenant, name, type, id and access token (tab-separated)."""
+    for row in run_command(options, "device.list", tenant=tenant):
+        click.echo("\t".join(row))
 
 
 @device.command("token")
@@ -200,12 +202,7 @@ def device_list(tenant: str | None, **options: Any) -> None:
 @with_store
 def device_token(name: str, tenant: str | None, **options: Any) -> None:
     """Print a device's access token."""
-    async def work(services: Services) -> str:
-        owner = await find_tenant(services, tenant)
-        found = await services.devices.get_by_name(owner.id, name)
-        return (await services.devices.get_credentials(owner.id, found.id)).credentials_id
-
-    click.echo(run_with_services(options, work))
+    click.echo(run_command(options, "device.token", name=name, tenant=tenant))
 
 
 @cli.group()
@@ -218,26 +215,20 @@ def tenant() -> None:
 @with_store
 def tenant_create(title: str, **options: Any) -> None:
     """Create a tenant and print its id."""
-    async def work(services: Services) -> UUID:
-        return (await services.users.create_tenant(title)).id
-
-    click.echo(run_with_services(options, work))
+    click.echo(run_command(options, "tenant.create", title=title))
 
 
 @tenant.command("list")
 @with_store
 def tenant_list(**options: Any) -> None:
     """List tenants: title and id."""
-    async def work(services: Services) -> list[Tenant]:
-        return (await services.users.find_tenants(PageLink(10000, 0, sort_property="title"))).data
-
-    for t in run_with_services(options, work):
-        click.echo(f"{t.title}\t{t.id}")
+    for row in run_command(options, "tenant.list"):
+        click.echo("\t".join(row))
 
 
 @cli.group()
 def user() -> None:
-    """Create users."""
+    """Create users, reset their passwords, unlock their accounts."""
 
 
 @user.command("create")
@@ -252,19 +243,28 @@ def user() -> None:
 def user_create(email: str, password: str, authority: str, tenant: str | None,
                 **options: Any) -> None:
     """Create a user (a tenant administrator by default) and print its id."""
-    async def work(services: Services) -> UUID:
-        role = Authority(authority)
-        if role is Authority.SYS_ADMIN:
-            created, _ = await services.users.create_user(
-                None, None, email, role, password=password
-            )
-        else:
-            owner = await find_tenant(services, tenant)
-            created, _ = await services.users.create_user(owner.id, None, email, role,
-                                                          password=password)
-        return created.id
+    click.echo(run_command(options, "user.create", email=email, password=password,
+                           authority=authority, tenant=tenant))
 
-    click.echo(run_with_services(options, work))
+
+@user.command("password")
+@click.argument("email")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True,
+              help="The new password (asked for when not given).")
+@with_store
+def user_password(email: str, password: str, **options: Any) -> None:
+    """Reset a user's (lost) password; this also unlocks the account."""
+    run_command(options, "user.password", email=email, password=password)
+    click.echo(f"new password set for {email}")
+
+
+@user.command("unlock")
+@click.argument("email")
+@with_store
+def user_unlock(email: str, **options: Any) -> None:
+    """Unlock an account locked by failed logins (or disabled by an administrator)."""
+    run_command(options, "user.unlock", email=email)
+    click.echo(f"{email} is unlocked")
 
 
 class BarProgress:
@@ -318,7 +318,8 @@ def migrate(source_url: str, target_url: str, batch_size: int | None,
         Path(target_url[10:]).parent.mkdir(parents=True, exist_ok=True)
 
     async def main() -> tuple[MigrationReport | None, Verification]:
-        source, target = store_from_url(source_url), store_from_url(target_url)
+        source = store_from_url(source_url, holder="thingport migrate")
+        target = store_from_url(target_url, holder="thingport migrate")
         await source.open()
         try:
             await target.open()
@@ -336,7 +337,6 @@ def migrate(source_url: str, target_url: str, batch_size: int | None,
         report, verification = asyncio.run(main())
     except ThingportError as exc:
         fail(exc.message)
-        return
     if report is not None and report.keys_already_complete:
         click.echo(f"{report.keys_already_complete} time-series keys were complete in the "
                    "target already (an earlier run) and were skipped", err=True)

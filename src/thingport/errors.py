@@ -12,6 +12,8 @@
     ├── PayloadTooLarge            413
     ├── RequestTimeout             408: a wait ran out
     ├── TooManyRequests            429: rate limited
+    ├── StoreUnavailable           503: the store cannot do it now (disk full, I/O error,
+    │                              database unreachable); the same request may work later
     └── ConfigError                a setting is wrong; the server refuses to start
 """
 
@@ -67,11 +69,18 @@ class RequestTimeout(ThingportError):
 
 
 class TooManyRequests(ThingportError):
-    """The caller is rate limited; ``retry_after`` is in seconds."""
+    """The caller is rate limited; ``retry_after`` is in seconds, ``limit`` names the limit
+    (the metrics' label)."""
 
-    def __init__(self, message: str = "", retry_after: int = 1) -> None:
+    def __init__(self, message: str = "", retry_after: int = 1, limit: str = "") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.limit = limit
+
+
+class StoreUnavailable(ThingportError):
+    """The store cannot serve the request now (its disk is full, an I/O error, the database
+    is unreachable); the same request may work later."""
 
 
 class ConfigError(ThingportError):

@@ -27,6 +27,7 @@ _STATUS: list[tuple[type[errors.ThingportError], int, int]] = [
     (errors.RequestTimeout, 408, GENERAL),
     (errors.PayloadTooLarge, 413, BAD_REQUEST_PARAMS),
     (errors.TooManyRequests, 429, TOO_MANY_REQUESTS),
+    (errors.StoreUnavailable, 503, GENERAL),
 ]
 
 _DEFAULT_CODE = {400: BAD_REQUEST_PARAMS, 401: AUTHENTICATION, 403: PERMISSION_DENIED,

@@ -172,6 +172,13 @@ class ThingportCollector(Collector):
         if retries is not None:
             yield CounterMetricFamily(
                 "thingport_store_commit_retries", "Commits retried.", value=retries)
+        for name, attribute, text in _STORE_HISTOGRAMS:
+            histogram = getattr(stats, attribute, None)
+            if histogram is not None:
+                family = HistogramMetricFamily(name, text)
+                family.add_metric([], [(_le(bound), n) for bound, n in histogram.cumulative()],
+                                  histogram.total)
+                yield family
 
     def _waiting(self) -> Iterator[Metric]:
         polls = GaugeMetricFamily(
@@ -201,6 +208,20 @@ class ThingportCollector(Collector):
         for limit, count in sorted(metrics.rate_limited.items()):
             refused.add_metric([limit], count)
         yield refused
+
+
+#: (metric, attribute of the store's stats, help): the stores' fixed-bucket histograms.
+_STORE_HISTOGRAMS: Final = (
+    ("thingport_store_commit_batch_size", "batch_sizes",
+     "Write operations per committed transaction (group commit)."),
+    ("thingport_store_commit_duration_seconds", "commit_seconds",
+     "Seconds each committed transaction held the writer (SQLite) or a write lane "
+     "(PostgreSQL), from its first statement to the end of COMMIT."),
+    ("thingport_store_merge_duration_seconds", "merge_seconds",
+     "Seconds of each merge of SQLite's sample log into the history table."),
+    ("thingport_store_upload_duration_seconds", "upload_seconds",
+     "Seconds of each transaction of a PostgreSQL save too large for a lane."),
+)
 
 
 def _le(bound: float) -> str:

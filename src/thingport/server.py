@@ -13,7 +13,9 @@ finish, and the lifespan's shutdown commits what the store still has queued.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
+import resource
 import socket
 from typing import Any
 
@@ -22,8 +24,11 @@ import uvicorn
 from thingport.app import Thingport, create_app
 from thingport.errors import ConfigError
 from thingport.settings import Settings
+from thingport.store import sqlite_path
+from thingport.store.sqlite.lock import check_free
 from thingport.tls import TlsConfig, build_ssl_context
 from thingport.transport.forwarded import ForwardedHeaders, TrustedProxies
+from thingport.transport.http_limits import HttpLimits, LimitedHttpToolsProtocol, connection_cap
 
 log = logging.getLogger("uvicorn.error")
 
@@ -35,10 +40,13 @@ class ThingportConfig(uvicorn.Config):
     """uvicorn's configuration with the SSL context built by ``thingport.tls`` (uvicorn's own
     options take only PEM file paths; ThingsBoard's variables also allow keystores)."""
 
-    def __init__(self, app: Any, *, tls: TlsConfig, **kwargs: Any) -> None:
+    def __init__(self, app: Any, *, tls: TlsConfig, http_limits: HttpLimits | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         # Keep the config, not a context: uvicorn pickles its config into worker processes.
         self.tls = tls if tls.enabled else None
+        #: Read by ``LimitedHttpToolsProtocol``, one per connection.
+        self.http_limits = http_limits or HttpLimits()
 
     def load(self) -> None:
         super().load()
@@ -83,10 +91,12 @@ def uvicorn_config(settings: Settings, app: Thingport) -> uvicorn.Config:
     return ThingportConfig(
         asgi,
         tls=settings.tls,
+        http_limits=http_limits(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the timeouts and limits of the connection uvicorn lacks.
+        http=LimitedHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
@@ -100,6 +110,27 @@ def uvicorn_config(settings: Settings, app: Thingport) -> uvicorn.Config:
         ws_ping_timeout=settings.ws_ping_timeout_ms / 1000,
         ws_max_size=65536,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The connection limits of ``settings``; the automatic connection cap is taken from the
+    open-files limit in force (``cli`` has raised it to the hard limit by now)."""
+    open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if open_files == resource.RLIM_INFINITY:
+        open_files = 1 << 20
+    cap, reserve = connection_cap(settings.http_max_connections, open_files)
+    if cap + reserve > open_files:
+        log.warning("THINGPORT_HTTP_MAX_CONNECTIONS=%d (and %d more for health checks) is above "
+                    "the open-files limit of %d: connections may fail with 'Too many open "
+                    "files' before the cap refuses them", cap, reserve, open_files)
+    return HttpLimits(
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+        max_header_bytes=settings.http_max_header_size,
+        max_headers=settings.http_max_headers,
+        max_connections=cap,
+        reserve=reserve,
     )
 
 
@@ -151,10 +182,22 @@ def check_extras(settings: Settings) -> None:
             ) from None
 
 
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections: a body of a million samples becomes millions of objects,
+    and with Python's default thresholds the collector made many full passes over them while
+    it was parsed and stored, each stopping every thread (up to 0.64 s; bench/writer_stall.py).
+    What exists at start (modules, the app) is frozen out of those passes."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run(settings: Settings) -> None:
     """Serve until stopped. A bad setting, a TLS problem or a port in use stops here with one
     line (a ConfigError), before anything listens or the store is opened."""
     check_extras(settings)
+    database = sqlite_path(settings.store_url)
+    if database is not None:
+        check_free(database)
     if settings.tls.enabled:
         build_ssl_context(settings.tls)
     logging.basicConfig(
@@ -162,6 +205,7 @@ def run(settings: Settings) -> None:
     )
     sockets = bind(settings.host, settings.port)
     app = create_app(settings)
+    tune_garbage_collector()
     server = ThingportServer(uvicorn_config(settings, app), app)
     try:
         server.run(sockets=sockets)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from thingport.domain.password_policy import PasswordPolicy
+from thingport.domain.rate_limit import format_rate_limit, parse_rate_limit
 from thingport.errors import ConfigError
 from thingport.tls import TlsConfig
 
@@ -76,6 +78,17 @@ def parse_choice(text: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def parse_positive_seconds(text: str) -> float:
+    """A number of seconds above zero; fractions allowed (0.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def parse_port(text: str) -> int:
     """A TCP port, 0 (any free port) to 65535."""
     try:
@@ -115,6 +128,29 @@ def parse_trusted_proxies(text: str) -> str:
                 f"got {item!r}"
             ) from None
     return ",".join(items)
+
+
+def parse_first_password(text: str) -> str:
+    """A first administrator's password, which must follow ThingsBoard's default password
+    policy (the one a fresh store starts with)."""
+    problems = PasswordPolicy().problems(text)
+    if problems:
+        raise ValueError(" ".join(problems))
+    return text
+
+
+def parse_rate_limit_text(text: str) -> str | None:
+    """ThingsBoard's rate-limit syntax, ``capacity:seconds,...`` (e.g. 100:1,3000:60),
+    returned tidied; None (no limit) when blank."""
+    return format_rate_limit(parse_rate_limit(text)) or None
+
+
+def _rate_limit_setting(name: str, field_name: str, what: str) -> Setting:
+    env = "THINGPORT_" + "".join("_" + c if c.isupper() else c.upper()
+                                 for c in field_name).lstrip("_")
+    return Setting(name, env, None,
+                   f"Default of tenant profiles' {field_name}: {what} (e.g. 100:1,3000:60; "
+                   "default: no limit).", parse_rate_limit_text)
 
 
 def parse_base_url(text: str) -> str:
@@ -167,6 +203,48 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("provision_failure_window_s", "THINGPORT_PROVISION_FAILURE_WINDOW", 60,
             "The provisioning failure window, and how long a blocked address waits, in s.",
             parse_positive_int),
+    Setting("login_max_failures", "THINGPORT_LOGIN_MAX_FAILURES", 10,
+            "Failed logins one address may have within the login failure window before it "
+            "is answered 429.", parse_positive_int),
+    Setting("login_failure_window_s", "THINGPORT_LOGIN_FAILURE_WINDOW", 60,
+            "The login failure window, and how long a blocked address waits, in s.",
+            parse_positive_int),
+    Setting("login_lockout_s", "THINGPORT_LOGIN_LOCKOUT", 900,
+            "How long an account locked after too many wrong passwords (the security "
+            "settings' maxFailedLoginAttempts) stays locked, in s (0: until an administrator "
+            "unlocks it).", parse_non_negative_int),
+    Setting("password_hash_concurrency", "THINGPORT_PASSWORD_HASH_CONCURRENCY", 2,
+            "Passwords hashed at once (each takes a CPU core and 64 MiB for tens of ms); "
+            "more logins wait in line.", parse_positive_int),
+    Setting("ip_limits_enabled", "TB_TRANSPORT_IP_RATE_LIMITS_ENABLED", True,
+            "Block an address that sends too many wrong access tokens to the device API "
+            "(ThingsBoard's default: false).", parse_bool),
+    Setting("max_wrong_credentials_per_ip", "TB_TRANSPORT_MAX_WRONG_CREDENTIALS_PER_IP", 10,
+            "Wrong access tokens one address may send within the block timeout before it is "
+            "answered 429.", parse_positive_int),
+    Setting("ip_block_timeout_ms", "TB_TRANSPORT_IP_BLOCK_TIMEOUT", 60000,
+            "The wrong-token counting window, and how long a blocked address waits, in ms.",
+            parse_positive_int),
+    Setting("claim_max_failures", "THINGPORT_CLAIM_MAX_FAILURES", 10,
+            "Failed claims (wrong secretKey, no open claim window) one address may make "
+            "within the claim failure window before it is answered 429.", parse_positive_int),
+    Setting("claim_failure_window_s", "THINGPORT_CLAIM_FAILURE_WINDOW", 60,
+            "The claim failure window, and how long a blocked address waits, in s.",
+            parse_positive_int),
+    _rate_limit_setting("tenant_msg_rate_limit", "transportTenantMsgRateLimit",
+                        "a tenant's device messages without data points"),
+    _rate_limit_setting("tenant_telemetry_msg_rate_limit", "transportTenantTelemetryMsgRateLimit",
+                        "a tenant's telemetry (and attribute upload) messages"),
+    _rate_limit_setting("tenant_telemetry_data_points_rate_limit",
+                        "transportTenantTelemetryDataPointsRateLimit",
+                        "the data points of a tenant's telemetry (and attribute uploads)"),
+    _rate_limit_setting("device_msg_rate_limit", "transportDeviceMsgRateLimit",
+                        "a device's messages without data points"),
+    _rate_limit_setting("device_telemetry_msg_rate_limit", "transportDeviceTelemetryMsgRateLimit",
+                        "a device's telemetry (and attribute upload) messages"),
+    _rate_limit_setting("device_telemetry_data_points_rate_limit",
+                        "transportDeviceTelemetryDataPointsRateLimit",
+                        "the data points of a device's telemetry (and attribute uploads)"),
     Setting("rpc_default_timeout_ms", "DEFAULT_SERVER_SIDE_RPC_TIMEOUT", 10000,
             "Server-side RPC timeout when the request names none, in ms.", parse_positive_int),
     Setting("rpc_min_timeout_ms", "MIN_SERVER_SIDE_RPC_TIMEOUT", 5000,
@@ -184,8 +262,14 @@ SETTINGS: tuple[Setting, ...] = (
             "limit.", parse_positive_int),
     Setting("json_type_cast", "JSON_TYPE_CAST_ENABLED", True,
             "Store numeric strings ('42') as numbers.", parse_bool),
-    Setting("json_max_string_length", "JSON_MAX_STRING_VALUE_LENGTH", 0,
-            "Longest string value accepted (0: no limit).", parse_non_negative_int),
+    Setting("json_max_string_length", "JSON_MAX_STRING_VALUE_LENGTH", 1048576,
+            "Longest string value of telemetry or attributes accepted, in characters (UTF-16 "
+            "code units, as ThingsBoard counts); a longer one is answered 400 (0: no limit).",
+            parse_non_negative_int),
+    Setting("json_max_json_length", "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH", 1048576,
+            "Longest JSON (object or array) value of telemetry or attributes accepted, in "
+            "characters of its compact text; a longer one is answered 400 (0: no limit).",
+            parse_non_negative_int),
     Setting("jwt_signing_key", "JWT_TOKEN_SIGNING_KEY", None,
             "HS256 key for REST API tokens (default: generated once into the data dir; "
             "set it on every node of a cluster)."),
@@ -196,16 +280,34 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sysadmin_email", "THINGPORT_SYSADMIN_EMAIL", "sysadmin@thingsboard.org",
             "System administrator created on first start."),
     Setting("sysadmin_password", "THINGPORT_SYSADMIN_PASSWORD", None,
-            "Its password (default: generated and printed once)."),
+            "Its password (default: generated and printed once).", parse_first_password),
     Setting("tenant_admin_email", "THINGPORT_TENANT_ADMIN_EMAIL", "tenant@thingsboard.org",
             "Administrator of the default tenant created on first start."),
     Setting("tenant_admin_password", "THINGPORT_TENANT_ADMIN_PASSWORD", None,
-            "Its password (default: generated and printed once)."),
-    Setting("log_level", "THINGPORT_LOG_LEVEL", "info", "debug, info, warning or error.",
+            "Its password (default: generated and printed once).", parse_first_password),
+    Setting("log_level", "THINGPORT_LOG_LEVEL", "info",
+            "critical, error, warning, info, debug or trace.",
             parse_log_level),
     Setting("ws_ping_timeout_ms", "TB_SERVER_WS_PING_TIMEOUT", 30000,
             "A WebSocket that answers no ping for this long is closed, in ms; the server pings "
             "every third of it.", parse_positive_int),
+    Setting("http_header_timeout_s", "THINGPORT_HTTP_HEADER_TIMEOUT", 20.0,
+            "Time a client has to send a request's line and headers (from its connection, or "
+            "a keep-alive request's first byte), in s; then 408 and closed.",
+            parse_positive_seconds),
+    Setting("http_body_timeout_s", "THINGPORT_HTTP_BODY_TIMEOUT", 20.0,
+            "Longest pause between two parts of a request body, in s; then 408 and closed "
+            "(the time to answer, such as a long poll's, is not limited by it).",
+            parse_positive_seconds),
+    Setting("http_max_header_size", "THINGPORT_HTTP_MAX_HEADER_SIZE", 32768,
+            "Largest request line and headers, in bytes; larger is answered 431.",
+            parse_positive_int),
+    Setting("http_max_headers", "THINGPORT_HTTP_MAX_HEADERS", 100,
+            "Most header fields in a request; more is answered 431.", parse_positive_int),
+    Setting("http_max_connections", "THINGPORT_HTTP_MAX_CONNECTIONS", 0,
+            "Most open connections (HTTP, long polls and WebSockets); past it a new one gets "
+            "503 (health checks are still answered), and past a reserve above it is closed "
+            "at once (0: the open-files limit less a tenth).", parse_non_negative_int),
     Setting("trusted_proxies", "THINGPORT_TRUSTED_PROXIES", None,
             "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For, "
             "X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Port are believed "
@@ -247,6 +349,21 @@ class Settings:
     claim_allowed_by_default: bool = True
     provision_max_failures: int = 10
     provision_failure_window_s: int = 60
+    ip_limits_enabled: bool = True
+    max_wrong_credentials_per_ip: int = 10
+    ip_block_timeout_ms: int = 60000
+    claim_max_failures: int = 10
+    claim_failure_window_s: int = 60
+    tenant_msg_rate_limit: str | None = None
+    tenant_telemetry_msg_rate_limit: str | None = None
+    tenant_telemetry_data_points_rate_limit: str | None = None
+    device_msg_rate_limit: str | None = None
+    device_telemetry_msg_rate_limit: str | None = None
+    device_telemetry_data_points_rate_limit: str | None = None
+    login_max_failures: int = 10
+    login_failure_window_s: int = 60
+    login_lockout_s: int = 900
+    password_hash_concurrency: int = 2
     rpc_default_timeout_ms: int = 10000
     rpc_min_timeout_ms: int = 5000
     client_rpc_timeout_ms: int = 60000
@@ -254,7 +371,8 @@ class Settings:
     rest_max_payload: int = 16777216
     ota_max_size: int = 2147483648
     json_type_cast: bool = True
-    json_max_string_length: int = 0
+    json_max_string_length: int = 1048576
+    json_max_json_length: int = 1048576
     jwt_signing_key: str | None = None
     jwt_expiration_s: int = 9000
     jwt_refresh_expiration_s: int = 604800
@@ -264,6 +382,11 @@ class Settings:
     tenant_admin_password: str | None = None
     log_level: str = "info"
     ws_ping_timeout_ms: int = 30000
+    http_header_timeout_s: float = 20.0
+    http_body_timeout_s: float = 20.0
+    http_max_header_size: int = 32768
+    http_max_headers: int = 100
+    http_max_connections: int = 0
     trusted_proxies: str | None = None
     base_url: str | None = None
     metrics_enabled: bool = True

@@ -88,3 +88,22 @@ def test_claiming_off_by_default_needs_the_claiming_allowed_attribute(
                   json={"claimingAllowed": True})
     api.device_post(token, "claim", {"secretKey": "s"})
     assert claim(user, device["name"], "s")[0] == 200
+
+
+@pytest.mark.parametrize("duration", [b"1e999", b'"1e999"', b"99999999999999999999999",
+                                      b"-9223372036854775809"])
+def test_a_duration_beyond_a_long_is_400(api: Api, duration: bytes) -> None:
+    _, token = api.create_device()
+    response = api.http.post(f"/api/v1/{token}/claim",
+                             content=b'{"secretKey": "s", "durationMs": ' + duration + b"}")
+    assert response.status_code == 400
+    assert response.json()["message"] == "durationMs is out of range"
+
+
+def test_a_duration_that_ends_past_a_long_is_capped(api: Api) -> None:
+    device, token = api.create_device()
+    response = api.device_post(token, "claim",
+                               {"secretKey": "abc", "durationMs": 9223372036854775807})
+    assert response.status_code == 200
+    _, user = api.create_customer_user()
+    assert claim(user, device["name"], "abc")[0] == 200

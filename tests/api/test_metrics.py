@@ -22,7 +22,7 @@ async def metered(tmp_path: Path) -> AsyncIterator[Local]:
     """An in-process server whose provisioning limit blocks after one wrong secret."""
     settings = Settings(
         data_dir=str(tmp_path), jwt_signing_key="k" * 48, sysadmin_password=SYSADMIN[1],
-        tenant_admin_password=TENANT_ADMIN[1], provision_max_failures=1,
+        tenant_admin_password=TENANT_ADMIN[1], provision_max_failures=1, login_max_failures=1,
     )
     app = create_app(settings)
     async with app.rest.router.lifespan_context(app.rest):
@@ -79,6 +79,15 @@ async def test_device_api_requests_by_action_and_status(metered: Local) -> None:
     assert value(samples, "thingport_store_committed_operations_total") >= \
         value(samples, "thingport_store_commits_total")
     assert value(samples, "thingport_store_largest_commit_batch") >= 1
+    # The commits are in the batch-size and duration histograms (the writer may commit again
+    # between reading the counters and the histograms, so no equality across them).
+    for name in ("thingport_store_commit_batch_size", "thingport_store_commit_duration_seconds"):
+        count = value(samples, f"{name}_count")
+        assert count >= 1
+        assert value(samples, f"{name}_bucket", le="+Inf") == count
+        assert value(samples, f"{name}_sum") > 0
+    assert value(samples, "thingport_store_commit_batch_size_sum") >= \
+        value(samples, "thingport_store_commit_batch_size_count")
 
 
 async def test_rest_requests_by_route_template(metered: Local) -> None:
@@ -110,8 +119,12 @@ async def test_rate_limit_refusals_bus_messages_and_open_polls(metered: Local) -
     await metered.client.post(
         f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/attributes/SHARED_SCOPE",
         json={"target": 21})
+    wrong_login = {"username": TENANT_ADMIN[0], "password": "wrong"}
+    assert (await metered.client.post("/api/auth/login", json=wrong_login)).status_code == 401
+    assert (await metered.client.post("/api/auth/login", json=wrong_login)).status_code == 429
     _, samples = await scrape(metered)
     assert value(samples, "thingport_rate_limited_requests_total", limit="provisioning") == 1
+    assert value(samples, "thingport_rate_limited_requests_total", limit="login") == 1
     assert value(samples, "thingport_bus_messages_published_total") >= 1
     assert value(samples, "thingport_bus_messages_received_total") >= 1
     assert value(samples, "thingport_open_websockets") == 0

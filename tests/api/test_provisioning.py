@@ -270,6 +270,20 @@ def test_malformed_requests_are_400(live: LiveServer, body: bytes) -> None:
     assert error["status"] == 400 and error["errorCode"] == 31 and error["message"]
 
 
+def test_a_provision_request_is_small(live: LiveServer, api: Api) -> None:
+    # 64 KiB, whatever the device API's limit: whoever provisions is not known yet.
+    _, key, secret = make_profile(api)
+    padded = {"deviceName": unique("big"), "provisionDeviceKey": key,
+              "provisionDeviceSecret": secret, "pad": "x" * 70_000}
+    response = provision(live.url, padded)
+    assert response.status_code == 413 and response.json()["status"] == 413
+    chunked = httpx.post(f"{live.url}/api/v1/provision", timeout=30,
+                         content=iter([json.dumps(padded).encode()]))
+    assert chunked.status_code == 413
+    del padded["pad"]
+    assert provision(live.url, padded).json()["status"] == "SUCCESS"
+
+
 def test_lenient_json_is_accepted(live: LiveServer, api: Api) -> None:
     _, key, secret = make_profile(api)
     body = f"{{deviceName: '{unique('lenient')}', provisionDeviceKey: '{key}', " \
@@ -324,6 +338,8 @@ def test_wrong_secrets_are_rate_limited_per_address(tmp_path: Path) -> None:
         right = {"deviceName": unique("d"), "provisionDeviceKey": key,
                  "provisionDeviceSecret": secret}
         assert provision(limited.url, right).status_code == 429
+        # Refused before its body is parsed, or even read: this one is no JSON at all.
+        assert provision(limited.url, b"{not json" + b" x" * 30_000).status_code == 429
         # Another address is not affected.
         other = httpx.HTTPTransport(local_address="127.0.0.2")
         with httpx.Client(transport=other, timeout=30) as client:

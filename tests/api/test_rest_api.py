@@ -238,6 +238,24 @@ def test_unknown_rest_path_and_method(server: LiveServer, api: Api) -> None:
     assert "POST" in wrong.headers["allow"]
 
 
+def test_bodies_nested_deeper_than_responses_can_hold_are_400(api: Api) -> None:
+    # Found by tests/fuzz: such a body was stored (or failed to be) and answered 500.
+    deep = "[" * 300 + "]" * 300
+    for path, body in [
+        ("/api/device", '{"name":"deep-device","additionalInfo":{"a":' + deep + "}}"),
+        ("/api/deviceProfile", '{"name":"deep-profile","profileData":{"a":' + deep + "}}"),
+        ("/api/customer", '{"title":"deep-customer","additionalInfo":{"a":' + deep + "}}"),
+    ]:
+        response = api.http.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (path, response.text)
+        assert "nesting is deeper than" in response.json()["message"]
+    # A body nested as deep as real ones stays fine.
+    info = {"a": [[[[{"b": [1]}]]]]}
+    saved = api.http.post("/api/device", json={"name": f"nested-{uuid.uuid4().hex[:6]}",
+                                                "additionalInfo": info})
+    assert saved.status_code == 200 and saved.json()["additionalInfo"] == info
+
+
 def test_concurrent_first_devices_of_a_tenant_all_succeed(fresh_server: LiveServer) -> None:
     """The first devices of a new tenant race to create its default profile: none may fail."""
     import concurrent.futures

@@ -106,6 +106,34 @@ def test_replies_to_unknown_ids_are_200_and_bad_ids_400(api: Api, device: tuple[
     assert api.device_post(token, "rpc/1", b"").status_code == 400
 
 
+def test_replies_to_ids_beyond_64_bits_are_200(api: Api, device: tuple[str, str]) -> None:
+    # Found by tests/fuzz: the store could not look such an id up, and answered 500.
+    _, token = device
+    for request_id in (2**63, 2**70, -(2**63) - 1, -1):
+        assert api.device_post(token, f"rpc/{request_id}", {"x": 1}).status_code == 200
+
+
+def test_numbers_beyond_a_long_and_deep_params_are_400(api: Api, device: tuple[str, str]) -> None:
+    # Found by tests/fuzz: the store could not hold them, or orjson write them, and answered 500.
+    device_id, _ = device
+    for field in ("timeout", "expirationTime", "retries"):
+        for value in (2**63, 10**300, 1e300):
+            response = api.http.post(f"/api/rpc/oneway/{device_id}", json={
+                "method": "m", "params": {}, "persistent": True, field: value})
+            assert response.status_code == 400, (field, value, response.text)
+            assert f"{field} is out of range" in response.json()["message"]
+    deep = '{"method":"m","params":' + "[" * 300 + "]" * 300 + "}"
+    response = api.http.post(f"/api/rpc/oneway/{device_id}", content=deep,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    # The largest long is a timeout still: it expires at the end of (stored) time.
+    response = api.http.post(f"/api/rpc/oneway/{device_id}", json={
+        "method": "m", "params": {}, "persistent": True, "timeout": 2**63 - 1})
+    assert response.status_code == 200, response.text
+    stored = api.http.get(f"/api/rpc/persistent/{response.json()['rpcId']}").json()
+    assert stored["expirationTime"] == 2**63 - 1
+
+
 def test_timeouts_v1_408_and_409_v2_504(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
     # Nobody polls: never delivered.

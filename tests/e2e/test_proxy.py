@@ -67,8 +67,10 @@ TRIES = 10
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
     """A live server trusting 127.0.0.1, and a device token of it."""
+    # The cases send many unknown tokens on purpose; the wrong-token block has its own tests.
     live = LiveServer(tmp_path_factory.mktemp("proxied"),
-                      env={"THINGPORT_TRUSTED_PROXIES": "127.0.0.1"}).start()
+                      env={"THINGPORT_TRUSTED_PROXIES": "127.0.0.1",
+                           "TB_TRANSPORT_MAX_WRONG_CREDENTIALS_PER_IP": "1000"}).start()
     _, token = Api(live.url).login().create_device()
     yield live, token
     live.stop()

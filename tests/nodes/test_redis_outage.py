@@ -19,6 +19,8 @@ import pytest
 
 from tests.live import SYSADMIN, TENANT_ADMIN
 from tests.redis_server import PrivateRedis
+from tests.services import require_postgres
+from tests.store.conftest import postgres_schema
 from thingport.app import Thingport, create_app
 from thingport.bus import BUS_DOWN, BUS_STATE, BUS_UP, BusUnavailable
 from thingport.bus.redis import RedisBus
@@ -115,12 +117,19 @@ async def health(client: httpx.AsyncClient) -> tuple[int, Any]:
 async def test_a_poll_gets_its_command_while_redis_is_down_and_instantly_once_it_is_back(
     tmp_path: Path, redis_server: PrivateRedis,
 ) -> None:
-    settings = Settings(
-        data_dir=str(tmp_path / "data"), jwt_signing_key="k" * 48,
-        sysadmin_password=SYSADMIN[1], tenant_admin_password=TENANT_ADMIN[1],
-        redis_url=redis_server.url,
-    )
-    # Two nodes on one store and one Redis: the device polls node A, the RPCs go to node B.
+    require_postgres()
+    async with postgres_schema() as database_url:
+        settings = Settings(
+            data_dir=str(tmp_path / "data"), jwt_signing_key="k" * 48, database_url=database_url,
+            sysadmin_password=SYSADMIN[1], tenant_admin_password=TENANT_ADMIN[1],
+            redis_url=redis_server.url,
+        )
+        await two_nodes_while_redis_fails(settings, redis_server)
+
+
+async def two_nodes_while_redis_fails(settings: Settings, redis_server: PrivateRedis) -> None:
+    """Two nodes on one store (PostgreSQL: a SQLite store has one process) and one Redis: the
+    device polls node A, the RPCs go to node B."""
     async with node(settings) as (app_a, a), node(settings) as (app_b, b):
         rest = await logged_in(app_b)
         device_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_a),

@@ -36,7 +36,7 @@ from thingport.domain.model import (
     User,
     UserCredentials,
 )
-from thingport.errors import BadRequest, ConfigError, Conflict, NotFound
+from thingport.errors import BadRequest, ConfigError, Conflict, NotFound, StoreUnavailable
 from thingport.store.base import Store
 from thingport.store.sqlite import SQLiteStore
 
@@ -986,7 +986,8 @@ async def test_sqlite_disk_full_fails_only_what_does_not_fit(
         await asyncio.sleep(0)
     results = await asyncio.gather(*small, *huge, *more, return_exceptions=True)
     assert results[:10] == [None] * 10 and results[12:] == [None, None]
-    assert all(isinstance(r, sqlite3.OperationalError) for r in results[10:12])
+    # What the HTTP layers answer 503 (not a 500 with a traceback).
+    assert all(isinstance(r, StoreUnavailable) for r in results[10:12])
     assert len(await history(sqlite_store, device, "n")) == 11
     assert await history(sqlite_store, device, "big") == []
     assert [a.key for a in await sqlite_store.get_attributes(device.id, CLIENT)] == ["a"]

@@ -9,11 +9,12 @@ import struct
 import sys
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thingport.domain.json_parse import NumberLiteral, parse_payload
+from thingport.domain.json_parse import MAX_DEPTH, NumberLiteral, parse_payload
 from thingport.domain.kv_json import (
     BIG_INTEGER_MESSAGE,
     ConverterConfig,
@@ -226,6 +227,18 @@ def test_the_limit_applies_before_casting_and_not_to_json_values_or_keys() -> No
     assert attributes('{"a long key": 1}', limited) == [KvEntry("a long key", LONG, 1)]
 
 
+def test_json_values_have_a_limit_of_their_own_on_their_compact_text() -> None:
+    limited = ConverterConfig(max_json_length=11)
+    assert one('{ "a" : [ 1, 2 ] }', limited) == (JSON, '{"a":[1,2]}')  # 11 when compact
+    with pytest.raises(InvalidPayload) as caught:
+        attributes('{"cfg": {"a": [1, 2, 3]}}', limited)
+    assert caught.value.message == (
+        "JSON value length [13] for key [cfg] is greater than maximum allowed [11]"
+    )
+    assert one('"a string longer than eleven"', limited)[0] == STRING  # not a JSON value
+    assert one('{"a":[1,2,3]}', ConverterConfig())[0] == JSON  # 0: no limit
+
+
 # --------------------------------------------------------------------------------------------
 # Telemetry shapes (spec section 3)
 # --------------------------------------------------------------------------------------------
@@ -413,6 +426,17 @@ def test_kv_value_reads_json_with_numbers_beyond_a_double() -> None:
 def test_a_double_keeps_its_point_when_written_as_json() -> None:
     [entry] = attributes('{"a": 42.0}')
     assert json.dumps(kv_value(entry)) == "42.0"
+
+
+def test_json_as_deep_as_the_device_api_accepts_can_be_written_in_a_response() -> None:
+    # Found by tests/fuzz: orjson writes at most 254 levels, so GET attributes answered 500.
+    deepest = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    [entry] = attributes('{"a": ' + deepest + "}")
+    response = orjson.dumps({"client": {"a": kv_value(entry)}})
+    assert response == b'{"client":{"a":' + deepest.encode() + b"}}"
+    # Shallower values are still parsed back.
+    [entry] = attributes('{"a": ' + "[" * 200 + "2.50" + "]" * 200 + "}")
+    assert json.dumps(kv_value(entry)) == "[" * 200 + "2.5" + "]" * 200
 
 
 @pytest.mark.parametrize(

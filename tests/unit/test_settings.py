@@ -32,3 +32,13 @@ def test_environment_and_overrides() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_value_limits_default_to_one_mib_and_zero_turns_them_off() -> None:
+    settings = Settings.from_env({})
+    assert settings.json_max_string_length == settings.json_max_json_length == 1_048_576
+    off = Settings.from_env({"JSON_MAX_STRING_VALUE_LENGTH": "0",
+                             "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH": "0"})
+    assert off.json_max_string_length == off.json_max_json_length == 0
+    with pytest.raises(ConfigError, match="THINGPORT_JSON_MAX_JSON_VALUE_LENGTH"):
+        Settings.from_env({"THINGPORT_JSON_MAX_JSON_VALUE_LENGTH": "-1"})

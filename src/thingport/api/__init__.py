@@ -20,7 +20,9 @@ from thingport.api import (
     ota,
     profiles,
     rpc,
+    security_settings,
     telemetry,
+    tenant_profiles,
     tenants,
 )
 from thingport.api.openapi import docs_routes
@@ -34,8 +36,8 @@ def routes() -> list[BaseRoute]:
     """Every REST route."""
     # Literal paths (/api/tenant/devices) before parameterised ones (/api/tenant/{tenantId}).
     api = [*health.routes, *auth.routes, *devices.routes, *device_infos.routes,
-           *connectivity.routes, *profiles.routes, *customers.routes, *tenants.routes,
-           *telemetry.routes, *rpc.routes, *ota.routes]
+           *connectivity.routes, *profiles.routes, *customers.routes, *tenant_profiles.routes,
+           *tenants.routes, *telemetry.routes, *rpc.routes, *ota.routes, *security_settings.routes]
     return [*api, *docs_routes(api)]
 
 
@@ -48,7 +50,12 @@ def _error_response(status: int, message: str, code: int | None = None,
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ThingportError)
     status, code = status_of(exc)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.refused(exc.limit or "rest")
     return _error_response(status, exc.message, code, headers)
 
 

@@ -10,8 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from thingport.api import render
-from thingport.api.common import JSONResponse, body_bytes, principal, services
-from thingport.errors import Unauthorized
+from thingport.api.common import JSONResponse, body_bytes, json_object, principal, services
+from thingport.errors import BadRequest, Unauthorized
 
 
 async def _credentials_body(request: Request) -> dict[str, Any]:
@@ -24,13 +24,32 @@ async def _credentials_body(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (the trusted proxy's client when there is one: the forwarded
+    middleware has put it in the scope), which the login limit counts failures by."""
+    return request.client.host if request.client else ""
+
+
 async def login(request: Request) -> Response:
-    """``{"username","password"}`` -> ``{"token","refreshToken"}``."""
+    """``{"username","password"}`` -> ``{"token","refreshToken"}``; 429 with ``Retry-After``
+    while the address is blocked after too many failed logins."""
     body = await _credentials_body(request)
     if not body.get("username") or not body.get("password"):
         raise Unauthorized("Username or Password not provided")
-    pair = await services(request).auth.login(str(body["username"]), str(body["password"]))
+    pair = await services(request).auth.login(
+        str(body["username"]), str(body["password"]), client_address(request)
+    )
     return JSONResponse(pair)
+
+
+async def change_password(request: Request) -> Response:
+    """``{"currentPassword","newPassword"}``: the caller's new password; a new token pair."""
+    caller = await principal(request)
+    body = await json_object(request)
+    current, new = body.get("currentPassword"), body.get("newPassword")
+    if not isinstance(current, str) or not isinstance(new, str):
+        raise BadRequest("currentPassword and newPassword are required")
+    return JSONResponse(await services(request).auth.change_password(caller.user_id, current, new))
 
 
 async def refresh(request: Request) -> Response:
@@ -62,4 +81,5 @@ routes = [
     Route("/api/auth/token", refresh, methods=["POST"]),
     Route("/api/auth/user", current_user, methods=["GET"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/auth/changePassword", change_password, methods=["POST"]),
 ]

@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from thingport.domain.json_depth import ORJSON_MAX_DEPTH, deeper_than
 from thingport.domain.model import Authority, Device, PageLink
 from thingport.errors import (
     BadRequest,
@@ -21,6 +22,9 @@ from thingport.services import Services
 from thingport.services.auth import Principal
 
 HEADER_NAMES = ("x-authorization", "authorization")
+#: Deepest nesting of a JSON body: what it holds is stored and written back inside responses,
+#: a few levels down, and orjson writes only so many. Real bodies nest a handful.
+MAX_BODY_DEPTH = ORJSON_MAX_DEPTH - 54
 
 
 class JSONResponse(Response):
@@ -96,9 +100,12 @@ async def json_body(request: Request) -> Any:
     if not body.strip():
         raise BadRequest("Required request body is missing")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Invalid request body: {exc}") from None
+    if deeper_than(value, MAX_BODY_DEPTH, body):
+        raise BadRequest(f"Invalid request body: nesting is deeper than {MAX_BODY_DEPTH}")
+    return value
 
 
 async def json_object(request: Request) -> dict[str, Any]:

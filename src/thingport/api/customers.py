@@ -122,7 +122,8 @@ async def claim_device(request: Request) -> Response:
         raise BadRequest("secretKey must be a string")
     svc = services(request)
     device = await svc.devices.get_by_name(caller.tenant_id, request.path_params["deviceName"])
-    result = await svc.claiming.claim(device, caller.customer_id, secret)
+    client = request.client.host if request.client else ""
+    result = await svc.claiming.claim(device, caller.customer_id, secret, client)
     if result != "SUCCESS":
         return JSONResponse(result, status_code=400)
     claimed = await svc.devices.get(caller.tenant_id, device.id)

@@ -29,6 +29,7 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "list_tenant_admins": PAGE_PARAMS,
     "save_device": ["accessToken"],
     "save_user": ["sendActivationMail"],
+    "set_user_credentials_enabled": ["userCredentialsEnabled"],
     "get_timeseries": ["keys", "startTs", "endTs", "interval", "intervalType", "limit", "agg",
                        "orderBy", "useStrictDataTypes"],
     "delete_timeseries": ["keys*", "deleteAllDataForKeys", "startTs", "endTs",

@@ -136,7 +136,9 @@ def device_profile_info(p: DeviceProfile) -> dict[str, Any]:
     }
 
 
-def tenant(t: Tenant) -> dict[str, Any]:
+def tenant(t: Tenant, default_profile_id: UUID | None = None) -> dict[str, Any]:
+    """A tenant; one that names no profile has ``default_profile_id``."""
+    profile_id = t.tenant_profile_id or default_profile_id
     return {
         "id": entity_id("TENANT", t.id),
         "createdTime": t.created_time,
@@ -144,7 +146,7 @@ def tenant(t: Tenant) -> dict[str, Any]:
         "name": t.title,
         "email": t.email,
         "region": None,
-        "tenantProfileId": None,
+        "tenantProfileId": entity_id("TENANT_PROFILE", profile_id) if profile_id else None,
         "additionalInfo": t.additional_info,
         "version": 1,
     }

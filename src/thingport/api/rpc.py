@@ -23,7 +23,7 @@ from thingport.api.common import (
     uuid_param,
     visible_device,
 )
-from thingport.domain.model import Authority, RpcStatus
+from thingport.domain.model import LONG_MAX, LONG_MIN, Authority, RpcStatus
 from thingport.errors import BadRequest, NotFound
 from thingport.http_errors import error_body
 from thingport.services.rpc import RpcRequest
@@ -31,15 +31,19 @@ from thingport.transport.asgi import ClientDisconnected, ServerStopping, until_d
 
 
 def _int(body: dict[str, Any], name: str) -> int | None:
+    """A number field as a (64-bit, as ThingsBoard's long) integer, or None when absent."""
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise BadRequest(f"{name} must be a number")
     try:
-        return int(value)
-    except ValueError:
+        number = int(value)
+    except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be a number") from None
+    if not LONG_MIN <= number <= LONG_MAX:
+        raise BadRequest(f"{name} is out of range: {value}")
+    return number
 
 
 def _rpc_request(body: Any, oneway: bool) -> RpcRequest:

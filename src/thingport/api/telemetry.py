@@ -21,7 +21,6 @@ from thingport.api.common import (
     visible_device,
 )
 from thingport.clock import now_ms
-from thingport.domain.json_parse import parse_payload
 from thingport.domain.kv_json import (
     ConverterConfig,
     attributes_from_json,
@@ -31,6 +30,7 @@ from thingport.domain.kv_json import (
 )
 from thingport.domain.model import Aggregation, AttributeScope, TsKvEntry
 from thingport.errors import BadRequest, InvalidJson
+from thingport.transport.json_body import parse_json
 
 PREFIX = "/api/plugins/telemetry"
 WRITABLE_SCOPES = (AttributeScope.SERVER_SCOPE, AttributeScope.SHARED_SCOPE)
@@ -75,7 +75,7 @@ async def _payload(request: Request, what: str) -> Any:
     if not body.strip():
         raise BadRequest(f"No {what} data found in request body!")
     try:
-        return parse_payload(body)
+        return await parse_json(body)
     except InvalidJson as exc:
         raise BadRequest(f"Unable to parse {what} payload: {exc.message}") from None
 

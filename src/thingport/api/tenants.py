@@ -30,19 +30,27 @@ ACTIVATE_PAGE = "/activate"
 async def save_tenant(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
     body = await json_object(request)
-    users = services(request).users
+    svc = services(request)
+    users = svc.users
     tenant_id = entity_uuid(body.get("id"), "id")
     title = body.get("title")
     if not isinstance(title, str) or not title.strip():
         raise BadRequest("Tenant title should be specified!")
+    # No tenantProfileId: the default profile, as ThingsBoard assigns it.
+    profile_id = await svc.tenant_profiles.for_tenant(
+        entity_uuid(body.get("tenantProfileId"), "tenantProfileId"))
     if tenant_id is None:
-        tenant = await users.create_tenant(title, body.get("email"))
+        tenant = await users.create_tenant(title, body.get("email"), profile_id)
     else:
         tenant = await users.get_tenant(tenant_id)
+        previous = tenant.tenant_profile_id
         tenant.title = title
         tenant.email = body.get("email")
         tenant.additional_info = body.get("additionalInfo")
+        tenant.tenant_profile_id = profile_id
         await users.save_tenant(tenant)
+        if previous != profile_id:
+            await svc.rate_limits.changed()
     return JSONResponse(render.tenant(tenant))
 
 
@@ -51,13 +59,17 @@ async def get_tenant(request: Request) -> Response:
     tenant_id = uuid_param(request.path_params["tenantId"])
     if caller.authority is Authority.TENANT_ADMIN and caller.tenant_id != tenant_id:
         raise NotFound(f"Tenant with id [{tenant_id}] is not found")
-    return JSONResponse(render.tenant(await services(request).users.get_tenant(tenant_id)))
+    svc = services(request)
+    default = await svc.tenant_profiles.default_profile()
+    return JSONResponse(render.tenant(await svc.users.get_tenant(tenant_id), default.id))
 
 
 async def list_tenants(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
-    result = await services(request).users.find_tenants(page_link(request))
-    return JSONResponse(render.page(result, render.tenant))
+    svc = services(request)
+    result = await svc.users.find_tenants(page_link(request))
+    default = await svc.tenant_profiles.default_profile()
+    return JSONResponse(render.page(result, lambda t: render.tenant(t, default.id)))
 
 
 async def save_user(request: Request) -> Response:
@@ -109,8 +121,11 @@ async def save_user(request: Request) -> Response:
 
 
 async def get_user(request: Request) -> Response:
+    """The user, with ThingsBoard's ``additionalInfo`` flags of its credentials:
+    ``userCredentialsEnabled`` (false while disabled or locked) and ``userActivated``."""
     caller = await principal(request)
-    user = await services(request).users.get_user(uuid_param(request.path_params["userId"]))
+    users = services(request).users
+    user = await users.get_user(uuid_param(request.path_params["userId"]))
     visible = (
         caller.authority is Authority.SYS_ADMIN
         or user.id == caller.user_id
@@ -118,7 +133,32 @@ async def get_user(request: Request) -> Response:
     )
     if not visible:
         raise NotFound(f"User with id [{user.id}] is not found")
-    return JSONResponse(render.user(user))
+    body = render.user(user)
+    credentials = await users.credentials(user.id)
+    if credentials is not None:
+        body["additionalInfo"] = {
+            **(user.additional_info or {}), "userCredentialsEnabled": credentials.enabled,
+            "userActivated": credentials.activate_token is None,
+        }
+    return JSONResponse(body)
+
+
+async def set_user_credentials_enabled(request: Request) -> Response:
+    """``?userCredentialsEnabled=true|false`` (default true): unlock (also an account the
+    security policy locked) or disable a user. A system administrator may for anyone, a tenant
+    administrator for its tenant's users."""
+    caller = await principal(request, Authority.SYS_ADMIN, Authority.TENANT_ADMIN)
+    users = services(request).users
+    user = await users.get_user(uuid_param(request.path_params["userId"]))
+    if caller.authority is Authority.TENANT_ADMIN and user.tenant_id != caller.tenant_id:
+        raise NotFound(f"User with id [{user.id}] is not found")
+    raw = request.query_params.get("userCredentialsEnabled") or "true"
+    if raw.lower() not in ("true", "false"):
+        # Not bool_param's "anything else is false": a typo must not disable an account.
+        raise BadRequest(f"Failed to convert value of 'userCredentialsEnabled': '{raw}' is not "
+                         "true or false")
+    await users.set_credentials_enabled(user.id, raw.lower() == "true")
+    return Response(status_code=200)
 
 
 async def list_tenant_admins(request: Request) -> Response:
@@ -174,6 +214,8 @@ routes = [
     Route("/api/user", save_user, methods=["POST"]),
     Route("/api/user/{userId}", get_user, methods=["GET"]),
     Route("/api/user/{userId}/activationLink", activation_link, methods=["GET"]),
+    Route("/api/user/{userId}/userCredentialsEnabled", set_user_credentials_enabled,
+          methods=["POST"]),
     Route("/api/noauth/activate", activate, methods=["POST"]),
     Route("/api/noauth/activate", activate_page, methods=["GET"]),
 ]

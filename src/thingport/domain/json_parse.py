@@ -24,9 +24,13 @@ from typing import Any
 
 import orjson
 
+from thingport.domain.json_depth import deeper_than
 from thingport.errors import InvalidJson
 
-__all__ = ["MAX_DEPTH", "NumberLiteral", "dumps_compact", "parse_lenient", "parse_payload"]
+__all__ = [
+    "MAX_DEPTH", "NOT_STRICT", "NumberLiteral", "dumps_compact", "parse_lenient", "parse_payload",
+    "parse_strict", "payload_text",
+]
 
 #: Deepest nesting of arrays and objects accepted; Gson (2.11+) stops at the same depth.
 MAX_DEPTH = 255
@@ -57,51 +61,43 @@ _SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 
 def parse_payload(body: bytes) -> Any:
     """Parse a request body as ThingsBoard would; raise ``InvalidJson`` if even Gson would not."""
+    text = payload_text(body)
+    value = parse_strict(text)
+    return parse_lenient(text) if value is NOT_STRICT else value
+
+
+def payload_text(body: bytes) -> str:
+    """The body as text, without the one leading byte order mark Gson skips; ``InvalidJson``
+    when it is not UTF-8."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidJson(
             f"Request body is not valid UTF-8 (bad byte at offset {exc.start})"
         ) from None
-    if text.startswith("\ufeff"):
-        # Gson skips one leading byte order mark.
-        text = text[1:]
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+#: What ``parse_strict`` returns for a text only the lenient parser can judge.
+NOT_STRICT: Any = object()
+
+
+def parse_strict(text: str) -> Any:
+    """``text``'s value by the C decoder (the fast path), or ``NOT_STRICT`` when it is not
+    standard JSON within ``MAX_DEPTH``: then ``parse_lenient`` decides."""
     try:
         value = _STRICT_DECODER.decode(text)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and integers longer than Python's int/str limit.
-        return parse_lenient(text)
+        return NOT_STRICT
     # A document shorter than 2 * MAX_DEPTH characters cannot nest deeper than MAX_DEPTH, and
-    # counting brackets is cheap; only then walk the value.
-    if (
-        len(text) > 2 * MAX_DEPTH
-        and text.count("[") + text.count("{") > MAX_DEPTH
-        and _depth(value) > MAX_DEPTH
-    ):
+    # counting brackets is cheap (deeper_than does); only then walk the value.
+    if len(text) > 2 * MAX_DEPTH and deeper_than(value, MAX_DEPTH, text):
         # The lenient parser rejects it too, and says where.
-        return parse_lenient(text)
+        return NOT_STRICT
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         value = _replace_lone_surrogates(value)
     return value
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of containers in ``value`` (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        level += 1
-        if level > deepest:
-            deepest = level
-            if deepest > MAX_DEPTH:
-                break
-        stack.extend((child, level) for child in item)
-    return deepest
 
 
 def _fix_surrogates(text: str) -> str:

@@ -22,8 +22,11 @@ from typing import Any
 
 import orjson
 
+from thingport.domain.json_depth import ORJSON_MAX_DEPTH, deeper_than
 from thingport.domain.json_parse import NumberLiteral, dumps_compact
 from thingport.domain.model import (
+    LONG_MAX,
+    LONG_MIN,
     AttributeKvEntry,
     DataType,
     KvEntry,
@@ -45,17 +48,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ConverterConfig:
-    """Typing options from ``JSON_TYPE_CAST_ENABLED`` and ``JSON_MAX_STRING_VALUE_LENGTH``."""
+    """Typing options from ``JSON_TYPE_CAST_ENABLED``, ``JSON_MAX_STRING_VALUE_LENGTH`` and
+    ``THINGPORT_JSON_MAX_JSON_VALUE_LENGTH``."""
 
     type_cast: bool = True
     #: Longest string value accepted, in UTF-16 code units as ThingsBoard counts; 0: no limit.
     max_string_length: int = 0
+    #: Longest JSON (object or array) value accepted, in UTF-16 code units of its compact
+    #: text; 0: no limit.
+    max_json_length: int = 0
 
 
 _DEFAULT_CONFIG = ConverterConfig()
 
-_LONG_MIN = -(2**63)
-_LONG_MAX = 2**63 - 1
 
 #: ThingsBoard's message when a number cannot be stored and type casting is off.
 BIG_INTEGER_MESSAGE = "Big integer values are not supported!"
@@ -147,7 +152,7 @@ def _timestamp(value: Any) -> int:
             ts = int(value)
     else:
         raise InvalidPayload(f'"ts" must be a number of milliseconds, not {_describe(value)}')
-    if ts is None or not _LONG_MIN <= ts <= _LONG_MAX:
+    if ts is None or not LONG_MIN <= ts <= LONG_MAX:
         raise InvalidPayload(
             f'"ts" must be a number of milliseconds that fits in 64 bits, not {_describe(value)}'
         )
@@ -162,7 +167,7 @@ def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> 
         if kind is NumberLiteral:
             append(_number_entry(key, value, config, from_string=False))
         elif kind is int:
-            if _LONG_MIN <= value <= _LONG_MAX:
+            if LONG_MIN <= value <= LONG_MAX:
                 append(KvEntry(key, DataType.LONG, value))
             elif config.type_cast:
                 append(KvEntry(key, DataType.STRING, str(value)))
@@ -176,7 +181,7 @@ def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> 
             if not drop_nulls:
                 raise InvalidPayload(f"Value for key [{key}] is null")
         elif isinstance(value, dict | list):
-            append(KvEntry(key, DataType.JSON, dumps_compact(value)))
+            append(_json_entry(key, value, config))
         else:
             append(_other_entry(key, value, config))
     return entries
@@ -200,16 +205,33 @@ def _other_entry(key: str, value: Any, config: ConverterConfig) -> KvEntry:
     raise InvalidPayload(f"Value for key [{key}] has an unsupported type {type(value).__name__}")
 
 
+def _over(text: str, limit: int) -> int:
+    """``text``'s length when it is above ``limit`` (0: none), else 0. ThingsBoard counts
+    UTF-16 code units: a character beyond U+FFFF counts twice."""
+    if limit <= 0 or len(text) <= limit // 2:
+        return 0
+    length = len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return length if length > limit else 0
+
+
+def _json_entry(key: str, value: dict[str, Any] | list[Any], config: ConverterConfig) -> KvEntry:
+    text = dumps_compact(value)
+    length = _over(text, config.max_json_length)
+    if length:
+        raise InvalidPayload(
+            f"JSON value length [{length}] for key [{key}] "
+            f"is greater than maximum allowed [{config.max_json_length}]"
+        )
+    return KvEntry(key, DataType.JSON, text)
+
+
 def _string_entry(key: str, value: str, config: ConverterConfig) -> KvEntry:
-    limit = config.max_string_length
-    if limit > 0 and len(value) * 2 > limit:
-        # ThingsBoard counts UTF-16 code units: a character beyond U+FFFF counts twice.
-        length = len(value.encode("utf-16-le", "surrogatepass")) // 2
-        if length > limit:
-            raise InvalidPayload(
-                f"String value length [{length}] for key [{key}] "
-                f"is greater than maximum allowed [{limit}]"
-            )
+    length = _over(value, config.max_string_length)
+    if length:
+        raise InvalidPayload(
+            f"String value length [{length}] for key [{key}] "
+            f"is greater than maximum allowed [{config.max_string_length}]"
+        )
     if config.type_cast and _PARSABLE.fullmatch(value):
         return _number_entry(key, value, config, from_string=True)
     return KvEntry(key, DataType.STRING, value)
@@ -247,7 +269,7 @@ def _decimal_entry(key: str, text: str, config: ConverterConfig, from_string: bo
             return KvEntry(key, DataType.LONG, 0)
         if significant + exponent <= 19:
             value = int(number)
-            if _LONG_MIN <= value <= _LONG_MAX:
+            if LONG_MIN <= value <= LONG_MAX:
                 return KvEntry(key, DataType.LONG, value)
     elif -exponent <= 16:
         return _double_entry(key, text, from_string)
@@ -313,7 +335,8 @@ def _shorten(text: str) -> str:
 
 
 def kv_value(entry: KvEntry | TsKvEntry | AttributeKvEntry) -> Any:
-    """The entry's value as Python, for JSON output; a JSON value is parsed back."""
+    """The entry's value as Python, for JSON output; a JSON value is parsed back (or, nested
+    too deep for orjson to write, kept as an ``orjson.Fragment`` of its text)."""
     kind = entry.type
     value = entry.value
     if kind == DataType.LONG:
@@ -328,19 +351,27 @@ def kv_value(entry: KvEntry | TsKvEntry | AttributeKvEntry) -> Any:
     return value
 
 
+#: A response puts a value a few levels deep, and orjson writes only so many; a value nested
+#: deeper than this is handed over as its stored (compact, valid) text, written as it is.
+_WRITABLE_DEPTH = ORJSON_MAX_DEPTH - 14
+
+
 def _load_json(text: Any) -> Any:
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         # orjson rejects numbers beyond a double's range; keep the rest of its behaviour.
-        return json.loads(text, parse_int=_loaded_int, parse_float=float)
+        value = json.loads(text, parse_int=_loaded_int, parse_float=float)
+    if deeper_than(value, _WRITABLE_DEPTH, text):
+        return orjson.Fragment(text)
+    return value
 
 
 def _loaded_int(text: str) -> int | float:
     # As orjson does: an integer beyond 64 bits is read as a float.
     if len(text) <= 20:
         value = int(text)
-        if _LONG_MIN <= value < 2**64:
+        if LONG_MIN <= value < 2**64:
             return value
     return float(text)
 

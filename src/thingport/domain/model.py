@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+#: The range of a Java long, which ThingsBoard reads timestamps, ids and durations into.
+LONG_MIN = -(2**63)
+LONG_MAX = 2**63 - 1
+
 #: ThingsBoard renders "no customer" and "no tenant" as this id, not as null.
 NULL_UUID = UUID("13814000-1dd2-11b2-8080-808080808080")
 
@@ -88,6 +92,22 @@ class Tenant:
     created_time: int
     email: str | None = None
     additional_info: dict[str, Any] | None = None
+    #: None: whichever tenant profile is the default.
+    tenant_profile_id: UUID | None = None
+
+
+@dataclass(slots=True)
+class TenantProfile:
+    """ThingsBoard's tenant profile; ``profile_data`` is kept as given (its ``configuration``
+    holds the rate limits, see ``domain.rate_limit``)."""
+
+    id: UUID
+    name: str
+    created_time: int
+    default: bool = False
+    description: str | None = None
+    isolated_tb_rule_engine: bool = False
+    profile_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -115,12 +135,16 @@ class User:
 
 @dataclass(slots=True)
 class UserCredentials:
-    """How a user proves who they are: a password hash, or an activation token until one is set."""
+    """How a user proves who they are: a password hash, or an activation token until one is set;
+    ``failed_login_attempts`` wrong passwords in a row, and ``locked_at`` (ms) when the security
+    policy locked the account for them (``enabled`` is then False)."""
 
     user_id: UUID
     password_hash: str | None
     activate_token: str | None = None
     enabled: bool = True
+    failed_login_attempts: int = 0
+    locked_at: int | None = None
 
 
 @dataclass(slots=True)

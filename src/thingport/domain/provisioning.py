@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from thingport.domain.gson import as_boolean, as_string
 from thingport.domain.model import CredentialsType, DeviceCredentials
 from thingport.errors import InvalidPayload
 
@@ -70,22 +71,22 @@ def request_from_json(body: Any) -> ProvisionRequest:
             raise InvalidPayload(f"Failed to find the field {required} in the provision request")
     kind = CredentialsType.ACCESS_TOKEN
     if body.get("credentialsType") is not None:
-        name = _text(body, "credentialsType")
+        name = as_string(body.get("credentialsType"), "credentialsType")
         try:
             kind = CredentialsType(name)
         except ValueError:
             raise InvalidPayload(f"Unknown credentialsType: {name}") from None
     return ProvisionRequest(
-        provision_device_key=_text(body, KEY_FIELD),
-        provision_device_secret=_text(body, SECRET_FIELD),
-        device_name=_text(body, "deviceName"),
+        provision_device_key=as_string(body.get(KEY_FIELD), KEY_FIELD),
+        provision_device_secret=as_string(body.get(SECRET_FIELD), SECRET_FIELD),
+        device_name=as_string(body.get("deviceName"), "deviceName"),
         credentials_type=kind,
-        token=_text(body, "token"),
-        client_id=_text(body, "clientId"),
-        username=_text(body, "username"),
-        password=_text(body, "password"),
-        certificate=_text(body, "hash"),
-        gateway=_flag(body.get("gateway")),
+        token=as_string(body.get("token"), "token"),
+        client_id=as_string(body.get("clientId"), "clientId"),
+        username=as_string(body.get("username"), "username"),
+        password=as_string(body.get("password"), "password"),
+        certificate=as_string(body.get("hash"), "hash"),
+        gateway=as_boolean(body.get("gateway"), "gateway"),
     )
 
 
@@ -108,25 +109,3 @@ def response_json(result: ProvisionResult) -> dict[str, Any]:
         "credentialsType": credentials.credentials_type.value,
         "status": ProvisionStatus.SUCCESS.value,
     }
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        raise InvalidPayload(f"{name} must be a string")
-    return str(value)
-
-
-def _flag(value: Any) -> bool:
-    """Gson's ``getAsBoolean``: a boolean, or text that reads "true" in any case."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (dict, list)):
-        raise InvalidPayload("gateway must be a boolean")
-    return str(value).lower() == "true"

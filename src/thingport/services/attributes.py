@@ -14,6 +14,28 @@ from thingport.services.live import publish_attributes
 from thingport.services.waiting import wait_for
 from thingport.store.base import AttributeStore
 
+#: The most entries, and characters of string or JSON values, one store write takes.
+SLICE_ENTRIES = 5_000
+SLICE_CHARS = 4 * 2**20
+
+
+def write_slices(entries: Sequence[KvEntry]) -> list[Sequence[KvEntry]]:
+    """``entries`` cut into consecutive parts of at most SLICE_ENTRIES entries and about
+    SLICE_CHARS characters of text values each (one entry per part when it alone is larger)."""
+    if len(entries) <= SLICE_ENTRIES and sum(
+            len(e.value) for e in entries if isinstance(e.value, str)) <= SLICE_CHARS:
+        return [entries]
+    parts: list[Sequence[KvEntry]] = []
+    start = chars = 0
+    for i, entry in enumerate(entries):
+        size = len(entry.value) if isinstance(entry.value, str) else 0
+        if i > start and (i - start >= SLICE_ENTRIES or chars + size > SLICE_CHARS):
+            parts.append(entries[start:i])
+            start, chars = i, 0
+        chars += size
+    parts.append(entries[start:])
+    return parts
+
 
 def shared_changes_channel(device_id: UUID) -> str:
     """Wakes the device's attribute-update poll."""
@@ -34,15 +56,19 @@ class AttributeService:
     async def save(
         self, device_id: UUID, scope: AttributeScope, entries: Sequence[KvEntry]
     ) -> None:
-        """Store attributes durably, stamped with the current time."""
+        """Store attributes durably, stamped with the current time. Very many (or very large)
+        entries are stored in several writes (``write_slices``), so that no write holds the
+        store long; each is all or nothing, and the call returns once all are stored."""
         if not entries:
             return
         ts = now_ms()
+        for part in write_slices(entries):
+            if scope is AttributeScope.SHARED_SCOPE:
+                await self._store.save_attributes_tracked(device_id, scope, part, ts)
+            else:
+                await self._store.save_attributes(device_id, scope, part, ts)
         if scope is AttributeScope.SHARED_SCOPE:
-            await self._store.save_attributes_tracked(device_id, scope, entries, ts)
             await self._bus.publish(shared_changes_channel(device_id))
-        else:
-            await self._store.save_attributes(device_id, scope, entries, ts)
         await publish_attributes(self._bus, device_id, scope, list(entries), ts)
 
     async def poll_changes(self, device_id: UUID, timeout_s: float) -> AttributeChanges | None:

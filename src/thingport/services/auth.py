@@ -1,8 +1,7 @@
-"""Passwords and the REST API's JWTs, in the claims layout ThingsBoard's clients decode."""
+"""Logins and the REST API's JWTs, in the claims layout ThingsBoard's clients decode."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,34 +9,16 @@ from typing import Any
 from uuid import UUID
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from thingport.domain.model import NULL_UUID, Authority, User
-from thingport.errors import TokenExpired, Unauthorized
+from thingport.errors import BadRequest, TokenExpired, Unauthorized
+from thingport.services.login_guard import INVALID, AccountLockout, AddressLimit
+from thingport.services.passwords import Passwords
+from thingport.services.security_settings import SecuritySettingsService
 from thingport.store.base import EntityStore
 
 ISSUER = "thingsboard.io"
 REFRESH_SCOPE = "REFRESH_TOKEN"
-_hasher = PasswordHasher()
-#: Checked against when the e-mail is unknown, so that an unknown e-mail costs the same hashing
-#: as a known one and the answer's timing does not tell which e-mails exist.
-_DECOY_HASH = _hasher.hash("thingport decoy password")
-
-
-async def hash_password(password: str) -> str:
-    """An argon2id hash, computed off the event loop (it takes tens of ms on purpose)."""
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    """Whether ``password`` matches ``password_hash``."""
-    def check() -> bool:
-        try:
-            return _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-    return await asyncio.to_thread(check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +33,74 @@ class Principal:
 
 
 class AuthService:
-    """Logs users in and checks the tokens they come back with."""
+    """Logs users in (behind the per-address limit and the account lockout), changes their
+    passwords, and checks the tokens they come back with."""
 
     def __init__(
         self, store: EntityStore, signing_key: str, access_ttl_s: int = 9000,
-        refresh_ttl_s: int = 604800,
+        refresh_ttl_s: int = 604800, *, passwords: Passwords | None = None,
+        security: SecuritySettingsService | None = None,
+        address_limit: AddressLimit | None = None, lockout: AccountLockout | None = None,
     ) -> None:
         self._store = store
         self._key = signing_key
         self._access_ttl = access_ttl_s
         self._refresh_ttl = refresh_ttl_s
+        self.passwords = passwords or Passwords()
+        self.security = security or SecuritySettingsService(store)
+        #: None: no per-address limit (a service built for a one-off command).
+        self.address_limit = address_limit
+        self.lockout = lockout or AccountLockout(store, 0)
 
-    async def login(self, email: str, password: str) -> dict[str, str]:
-        """A token pair for valid credentials, else Unauthorized (one message for every
-        failure, so the answer does not tell which emails exist)."""
+    async def login(self, email: str, password: str, client: str = "") -> dict[str, str]:
+        """A token pair for valid credentials. TooManyRequests while the address ``client``
+        is blocked (decided before any hashing); else Unauthorized: "Invalid username or
+        password" for an unknown e-mail and a wrong password alike (an unknown e-mail costs
+        the same hashing, so the timing does not tell either), ThingsBoard's lockout and
+        "not active" answers for a locked or disabled account."""
+        if self.address_limit is None:
+            return await self._login(email, password)
+        async with self.address_limit.attempt(client):
+            try:
+                return await self._login(email, password)
+            except Unauthorized:
+                await self.address_limit.failed(client)
+                raise
+
+    async def _login(self, email: str, password: str) -> dict[str, str]:
         user = await self._store.get_user_by_email(email)
         credentials = await self._store.get_user_credentials(user.id) if user else None
-        usable = (user is not None and credentials is not None and credentials.enabled
-                  and bool(credentials.password_hash))
-        known_hash = credentials.password_hash if usable and credentials else None
-        matches = await verify_password(known_hash or _DECOY_HASH, password)
-        if not usable or not matches or user is None:
-            raise Unauthorized("Invalid username or password")
+        if user is None or credentials is None:
+            await self.passwords.verify(None, password)
+            raise Unauthorized(INVALID)
+        credentials = await self.lockout.admit(credentials)
+        if not await self.passwords.verify(credentials.password_hash, password):
+            policy = await self.security.policy()
+            raise await self.lockout.failed(user.id, policy.max_failed_login_attempts)
+        await self.lockout.succeeded(credentials)
         return self.issue(user)
+
+    async def change_password(self, user_id: UUID, current: str, new: str) -> dict[str, str]:
+        """ThingsBoard's ``changePassword``: the current password must match and the new one
+        follow the policy and differ from it (each a 400); a new token pair."""
+        user = await self._store.get_user(user_id)
+        credentials = await self._store.get_user_credentials(user_id) if user else None
+        if user is None or credentials is None or not credentials.enabled:
+            raise Unauthorized("User not found")
+        if not await self.passwords.verify(credentials.password_hash, current):
+            raise BadRequest("Current password doesn't match!")
+        await self.security.check_password(new)
+        if await self.passwords.verify(credentials.password_hash, new):
+            raise BadRequest("New password should be different from existing!")
+        credentials.password_hash = await self.passwords.hash(new)
+        await self._store.save_user(user, credentials)
+        return self.issue(user)
+
+    async def close(self) -> None:
+        """Release the per-address limit's connections and the hashing threads."""
+        if self.address_limit is not None:
+            await self.address_limit.close()
+        self.passwords.close()
 
     async def refresh(self, refresh_token: str) -> dict[str, str]:
         """A new token pair for a valid refresh token."""

@@ -63,13 +63,21 @@ class DeviceService:
     # -- the device API's view -------------------------------------------------------------------
     async def authenticate(self, token: str) -> Device | None:
         """The device whose ACCESS_TOKEN is exactly ``token``, or None."""
+        return self.cached(token) or await self.lookup(token)
+
+    def cached(self, token: str) -> Device | None:
+        """The device of ``token`` if this node's cache has it (the hot path: one dict
+        lookup), else None: then ``lookup`` asks the store."""
         # While the bus is down, another node's token change would not reach this cache: ask
         # the store every time until it is back (BUS_STATE then clears the cache).
-        cache = self._bus.connected
-        device = self._by_token.get(token) if cache else None
+        device = self._by_token.get(token) if self._bus.connected else None
         if device is not None:
             self.cache_hits += 1
-            return device
+        return device
+
+    async def lookup(self, token: str) -> Device | None:
+        """The device of ``token`` from the store (cached for the next time), or None."""
+        cache = self._bus.connected
         self.cache_misses += 1
         generation = self._generation
         found = await self._store.get_device_by_credentials_id(token)

@@ -1,4 +1,5 @@
-"""Counting failures per client address, to slow down guessing (of provision secrets).
+"""Counting failures per client address, to slow down guessing (of provision secrets, access
+tokens, claim secrets: one limit each, apart in Redis by their key prefixes).
 
 An address that fails ``max_failures`` times within ``window_s`` seconds (a sliding window) is
 blocked for ``window_s`` seconds from that last failure, then starts again with a clean slate.
@@ -149,6 +150,9 @@ return 0
 
 #: Key prefix of the provisioning limit in Redis.
 PREFIX = "thingport:provision-failures"
+#: Key prefixes of the access-token and claim-secret limits in Redis.
+ACCESS_TOKEN_PREFIX = "thingport:access-token-failures"
+CLAIM_PREFIX = "thingport:claim-failures"
 
 
 class RedisFailureLimit(FailureLimit):
@@ -156,8 +160,11 @@ class RedisFailureLimit(FailureLimit):
 
     def __init__(
         self, url: str, max_failures: int, window_s: float, *, prefix: str = PREFIX,
+        name: str = "provisioning",
     ) -> None:
         super().__init__(max_failures, window_s)
+        #: What is limited, for the log ("provisioning", "access token", ...).
+        self.name = name
         from thingport.bus.redis import redis_client
 
         self._client: Redis = redis_client(url)
@@ -198,21 +205,23 @@ class RedisFailureLimit(FailureLimit):
     def _lost(self, exc: Exception) -> None:
         if not self._failing:
             self._failing = True
-            log.warning("provisioning limit: Redis unreachable (%s); counting on this node "
-                        "until it is back", exc)
+            log.warning("%s limit: Redis unreachable (%s); counting on this node "
+                        "until it is back", self.name, exc)
 
     def _back(self) -> None:
         if self._failing:
             self._failing = False
-            log.warning("provisioning limit: counting in Redis again")
+            log.warning("%s limit: counting in Redis again", self.name)
 
     async def close(self) -> None:
         """Close the connection to Redis."""
         await self._client.aclose()
 
 
-def failure_limit(redis_url: str | None, max_failures: int, window_s: float) -> FailureLimit:
-    """The limit shared through Redis when a Redis URL is set, else this node's memory."""
+def failure_limit(redis_url: str | None, max_failures: int, window_s: float, *,
+                  prefix: str = PREFIX, name: str = "provisioning") -> FailureLimit:
+    """The limit shared through Redis when a Redis URL is set, else this node's memory;
+    ``prefix`` keeps each limit's keys in Redis apart, ``name`` says which it is in the log."""
     if redis_url:
-        return RedisFailureLimit(redis_url, max_failures, window_s)
+        return RedisFailureLimit(redis_url, max_failures, window_s, prefix=prefix, name=name)
     return MemoryFailureLimit(max_failures, window_s)

@@ -1,11 +1,12 @@
 """Copy a whole install from one store to another (``thingport migrate``): SQLite to
 PostgreSQL, or any two backends, through the Store contract only.
 
-The order follows the references: tenants, customers, users (with their password hashes and
-activation state), device profiles (first without their OTA packages, which point back at
-them), OTA packages with their bytes, the profiles' packages, then device by device: the device
-and its credentials, its attributes (every scope, with their last update times), its time series
-(every key, every point, in bounded batches), its RPC history, its claim window.
+The order follows the references: tenant profiles, tenants, customers, users (with their
+password hashes and activation state), device profiles (first without their OTA packages, which
+point back at them), OTA packages with their bytes, the profiles' packages, then device by
+device: the device and its credentials, its attributes (every scope, with their last update
+times), its time series (every key, every point, in bounded batches), its RPC history, its
+claim window.
 
 Safe to rerun, and a rerun resumes: entities are upserted, a device the target has is updated
 (not an error), a time-series key whose point count already matches is skipped, an RPC or an
@@ -113,6 +114,9 @@ class Migration:
         """Copy everything; raises MigrationError when the target contradicts the source."""
         tenant_list = await store_counts.tenants(self.source)
         await self._check_target(tenant_list)
+        tenant_profiles = [p async for p in pages(self.source.find_tenant_profiles)]
+        await self._stage("tenant profiles", "tenant profile", tenant_profiles,
+                          self.target.save_tenant_profile)
         await self._stage("tenants", "tenant", tenant_list, self.target.save_tenant)
         await self._copy_customers(tenant_list)
         await self._copy_users(tenant_list)

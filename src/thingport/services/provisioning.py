@@ -79,11 +79,7 @@ class ProvisioningService:
         # check before any of them had been counted. (Per node: with the counts in Redis,
         # simultaneous guesses on N nodes can overshoot the limit by at most N - 1.)
         async with self._per_client.hold(client):
-            wait = await self.limiter.retry_after(client)
-            if wait:
-                raise TooManyRequests(
-                    f"Too many failed provision attempts; retry in {wait} s", retry_after=wait
-                )
+            await self.refuse_if_blocked(client)
             name = request.device_name.strip()
             if request.device_name and not name:
                 return FAILURE
@@ -100,6 +96,15 @@ class ProvisioningService:
         except NotFound:
             # The device was deleted while it was being provisioned.
             return FAILURE
+
+    async def refuse_if_blocked(self, client: str) -> None:
+        """TooManyRequests while ``client`` is blocked: the device API asks before it reads
+        (let alone parses) a request's body, so that a blocked address costs no parsing."""
+        wait = await self.limiter.retry_after(client)
+        if wait:
+            raise TooManyRequests(
+                f"Too many failed provision attempts; retry in {wait} s", retry_after=wait
+            )
 
     async def _profile_for(self, request: ProvisionRequest) -> DeviceProfile | None:
         """The provisioning profile whose key and secret these are, else None."""

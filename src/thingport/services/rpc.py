@@ -21,6 +21,10 @@ from thingport.services.devices import device_channel
 from thingport.services.waiting import wait_for
 from thingport.store.base import CommandStore
 
+#: Request ids are stored as 64-bit integers (they count up from 1 per device), and so are
+#: expiration times.
+MAX_REQUEST_ID = MAX_EXPIRATION_TIME = 2**63 - 1
+
 
 def rpc_channel(device_id: UUID) -> str:
     """Wakes the device's RPC poll: a new command may be waiting."""
@@ -66,7 +70,8 @@ class RpcService:
         else:
             timeout = request.timeout_ms if request.timeout_ms is not None else \
                 self.default_timeout_ms
-            expiration = now + max(self.min_timeout_ms, timeout)
+            # A timeout near the largest long would take the time past what the store holds.
+            expiration = min(now + max(self.min_timeout_ms, timeout), MAX_EXPIRATION_TIME)
         rpc = await self._store.create_rpc(Rpc(
             id=uuid.uuid4(), tenant_id=device.tenant_id, device_id=device.id, created_time=now,
             expiration_time=expiration, method=request.method, params=request.params,
@@ -134,6 +139,8 @@ class RpcService:
 
     async def reply(self, device: Device, request_id: int, response: str) -> bool:
         """Record the device's reply to command ``request_id``; False for a stale one."""
+        if not 0 <= request_id <= MAX_REQUEST_ID:
+            return False  # no command has it, and the store could not even look it up
         rpc = await self._store.complete_rpc(device.id, request_id, response, now_ms())
         if rpc is None:
             return False

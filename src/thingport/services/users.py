@@ -16,7 +16,8 @@ from thingport.domain.model import (
     UserCredentials,
 )
 from thingport.errors import BadRequest, Conflict, NotFound
-from thingport.services.auth import hash_password
+from thingport.services.passwords import Passwords
+from thingport.services.security_settings import SecuritySettingsService
 from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import EntityStore
 
@@ -36,8 +37,11 @@ class FirstLogin:
 class UserService:
     """Tenants and users, and the administrators a fresh store starts with."""
 
-    def __init__(self, store: EntityStore) -> None:
+    def __init__(self, store: EntityStore, passwords: Passwords | None = None,
+                 security: SecuritySettingsService | None = None) -> None:
         self._store = store
+        self._passwords = passwords or Passwords()
+        self._security = security or SecuritySettingsService(store)
 
     async def bootstrap(
         self,
@@ -78,11 +82,13 @@ class UserService:
             raise NotFound("No tenant exists yet")
         return page.data[0]
 
-    async def create_tenant(self, title: str, email: str | None = None) -> Tenant:
-        """Create a tenant."""
+    async def create_tenant(self, title: str, email: str | None = None,
+                            tenant_profile_id: UUID | None = None) -> Tenant:
+        """Create a tenant (with the default tenant profile unless one is named)."""
         if not title or not title.strip():
             raise BadRequest("Tenant title should be specified!")
-        tenant = Tenant(id=uuid.uuid4(), title=title, created_time=now_ms(), email=email)
+        tenant = Tenant(id=uuid.uuid4(), title=title, created_time=now_ms(), email=email,
+                        tenant_profile_id=tenant_profile_id)
         await self._store.save_tenant(tenant)
         return tenant
 
@@ -113,16 +119,19 @@ class UserService:
         first_name: str | None = None,
         last_name: str | None = None,
     ) -> tuple[User, UserCredentials]:
-        """Create a user; without a password it waits for activation with a token."""
+        """Create a user; without a password it waits for activation with a token. A password
+        must follow the security settings' password policy (BadRequest)."""
         if not email or "@" not in email:
             raise BadRequest(f"Invalid email address format '{email}'!")
+        if password is not None:
+            await self._security.check_password(password)
         user = User(
             id=uuid.uuid4(), tenant_id=tenant_id, customer_id=customer_id, email=email.strip(),
             authority=authority, created_time=now_ms(), first_name=first_name,
             last_name=last_name,
         )
         if password is not None:
-            credentials = UserCredentials(user.id, await hash_password(password))
+            credentials = UserCredentials(user.id, await self._passwords.hash(password))
         else:
             credentials = UserCredentials(
                 user.id, None, activate_token=random_alphanumeric(30), enabled=False
@@ -146,13 +155,41 @@ class UserService:
         await self._store.save_user(user)
         return user
 
-    async def set_password(self, user_id: UUID, password: str) -> None:
-        """Set a user's password and enable the account."""
-        if len(password) < 6:
-            raise BadRequest("Password must be at least 6 characters long")
+    async def set_password(self, email: str, password: str) -> User:
+        """Give the user with this e-mail a new password (a lost one reset, by the CLI): it
+        must follow the password policy (BadRequest); the account is enabled, any lockout
+        lifted and a pending activation dropped. NotFound for an unknown e-mail."""
+        user = await self._by_email(email)
+        await self._save_password(user, password)
+        return user
+
+    async def unlock(self, email: str) -> User:
+        """Unlock the account with this e-mail (also one an administrator disabled): enabled,
+        with no failed logins counted. NotFound for an unknown e-mail."""
+        user = await self._by_email(email)
+        await self.set_credentials_enabled(user.id, True)
+        return user
+
+    async def set_credentials_enabled(self, user_id: UUID, enabled: bool) -> None:
+        """ThingsBoard's ``userCredentialsEnabled``: enable (which also unlocks an account
+        locked by the security policy) or disable a user's credentials."""
+        if not await self._store.set_user_credentials_enabled(user_id, enabled):
+            raise NotFound(f"User credentials for user [{user_id}] are not found")
+
+    async def credentials(self, user_id: UUID) -> UserCredentials | None:
+        """The user's credentials (whether enabled, activated, locked), if any."""
+        return await self._store.get_user_credentials(user_id)
+
+    async def _by_email(self, email: str) -> User:
+        user = await self._store.get_user_by_email(email)
+        if user is None:
+            raise NotFound(f"User with email [{email}] is not found")
+        return user
+
+    async def _save_password(self, user: User, password: str) -> None:
+        await self._security.check_password(password)
         await self._store.save_user(
-            await self.get_user(user_id),
-            UserCredentials(user_id, await hash_password(password), None, True),
+            user, UserCredentials(user.id, await self._passwords.hash(password), None, True),
         )
 
     async def activation_token(self, user_id: UUID) -> str | None:
@@ -165,8 +202,9 @@ class UserService:
         credentials = await self._store.get_user_credentials_by_activate_token(activate_token)
         if credentials is None:
             raise NotFound("Unable to find user credentials by activate token")
-        await self.set_password(credentials.user_id, password)
-        return await self.get_user(credentials.user_id)
+        user = await self.get_user(credentials.user_id)
+        await self._save_password(user, password)
+        return user
 
     async def find_users(
         self, tenant_id: UUID | None, customer_id: UUID | None, page_link: PageLink,

@@ -16,7 +16,7 @@ import orjson
 
 from thingport.errors import PayloadTooLarge
 from thingport.http_errors import error_body
-from thingport.transport.drain import discard_body
+from thingport.transport.drain import DRAIN_MAX_BYTES, discard_body
 
 if TYPE_CHECKING:
     from thingport.lifecycle import Lifecycle
@@ -104,10 +104,12 @@ def payload_too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int, drain_bytes: int = DRAIN_MAX_BYTES) -> bytes:
     """The whole body, counting the bytes actually received (a chunked upload has no
     Content-Length to check), raising PayloadTooLarge past ``limit``. Past the limit, the rest
-    is read and dropped first (see ``drain``), so the 413 reaches a client behind a proxy."""
+    (up to ``drain_bytes``) is read and dropped first (see ``drain``), so the 413 reaches a
+    client behind a proxy. How long the client may pause between its body's parts is the
+    server's (``transport.http_limits``)."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
@@ -117,7 +119,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             raise payload_too_large(limit)
         return body
     if len(body) > limit:
-        await discard_body(receive)
+        await discard_body(receive, drain_bytes)
         raise payload_too_large(limit)
     chunks = [body]
     size = len(body)
@@ -129,7 +131,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             if message.get("more_body"):
-                await discard_body(receive)
+                await discard_body(receive, drain_bytes)
             raise payload_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body"):

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import orjson
 
 from thingport.clock import now_ms
-from thingport.domain.json_parse import dumps_compact, parse_payload
+from thingport.domain.gson import as_long, as_string
+from thingport.domain.json_parse import dumps_compact
 from thingport.domain.kv_json import (
     ConverterConfig,
     attributes_from_json,
@@ -24,12 +25,19 @@ from thingport.domain.kv_json import (
 )
 from thingport.domain.model import AttributeScope, Device, OtaPackageType
 from thingport.domain.provisioning import request_from_json, response_json
-from thingport.errors import BadRequest, InvalidPayload, ThingportError, TooManyRequests
+from thingport.errors import (
+    BadRequest,
+    InvalidPayload,
+    PayloadTooLarge,
+    ThingportError,
+    TooManyRequests,
+)
 from thingport.http_errors import status_of
 from thingport.lifecycle import Lifecycle
 from thingport.metrics import UNMATCHED, Metrics, RequestSeries, method_label
 from thingport.services import Services
 from thingport.services.ota import chunk_range
+from thingport.services.token_guard import NoTokenGuard
 from thingport.transport.asgi import (
     ClientDisconnected,
     Message,
@@ -49,7 +57,13 @@ from thingport.transport.asgi import (
     send_stopping,
     until_disconnected,
 )
-from thingport.transport.drain import body_expected, discard_body
+from thingport.transport.drain import (
+    DRAIN_MAX_BYTES,
+    UNAUTHENTICATED_DRAIN_BYTES,
+    body_expected,
+    discard_body,
+)
+from thingport.transport.json_body import parse_json, parse_json_into
 from thingport.transport.payload_limits import PayloadLimits
 
 log = logging.getLogger(__name__)
@@ -65,6 +79,12 @@ EMPTY_BODY_STATUSES = frozenset({401, 408})
 CLIENT_CLOSED = 499
 #: Applied when no configured pattern matches a path, so that no body is ever unbounded.
 FALLBACK_LIMIT = 52428800
+#: Body limit of provisioning (unless the configured one is smaller): a provision request is a
+#: few hundred bytes, a certificate a few KiB, and whoever asks is not known yet.
+PROVISION_MAX_PAYLOAD = 65536
+#: The routes whose rate limits count data points (checked once the body is parsed); every
+#: other route counts as one message, checked before its handler runs.
+DATA_ROUTES = frozenset({("telemetry", "POST"), ("attributes", "POST")})
 
 
 class DeviceCall:
@@ -101,7 +121,11 @@ class DeviceCall:
         return body
 
     async def json(self) -> Any:
-        return parse_payload(await self.body())
+        return await parse_json(await self.body())
+
+    async def json_into(self, convert: Callable[[Any], T]) -> T:
+        """``convert(self.json())``; for a big body both off the event loop."""
+        return await parse_json_into(await self.body(), convert)
 
     async def until_disconnected(self, work: Awaitable[T], kind: str) -> T:
         """``work``'s result, or ClientDisconnected as soon as the device goes away, or
@@ -121,6 +145,8 @@ class DeviceApi:
         lifecycle: Lifecycle | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.services = services
+        self.rate_limits = services.rate_limits
+        self.guard = services.token_guard if services.token_guard is not None else NoTokenGuard()
         self.lifecycle = lifecycle or Lifecycle()
         self.metrics = metrics or Metrics()
         self.limits = PayloadLimits.parse(payload_limits, PAYLOAD_LIMITS_VARIABLE)
@@ -177,6 +203,8 @@ class DeviceApi:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str, token: str,
                      action: str) -> None:
         limit = self.limits.limit_for(path) or FALLBACK_LIMIT
+        if path == PROVISION_PATH:
+            limit = min(limit, PROVISION_MAX_PAYLOAD)
         call: DeviceCall | None = None
         # Whether the body has been read (or drained): an error answer must drain it if not.
         provisioning = False
@@ -203,11 +231,20 @@ class DeviceApi:
                     [(b"allow", allow)],
                 )
                 return
-            device = await self.services.devices.authenticate(token)
+            # The hot path is the cache; an unknown token is counted against its address.
+            client = scope.get("client")
+            address = client[0] if client else ""
+            device = self.services.devices.cached(token)
             if device is None:
-                await _drained(scope, receive)
-                await send_empty(send, 401)
-                return
+                device = await self.guard.unknown(token, address, self.services.devices.lookup)
+                if device is None:
+                    await _drained(scope, receive)
+                    await send_empty(send, 401)
+                    return
+            else:
+                self.guard.known(token, address)
+            if self.rate_limits.active and (action, scope["method"]) not in DATA_ROUTES:
+                await self.rate_limits.check_message(device)
             self.services.activity.touch(device.id)
             call = DeviceCall(scope, receive, device, limit, self.lifecycle)
             await handler(call, send)
@@ -218,12 +255,12 @@ class DeviceApi:
             await send_stopping(send)
         except ThingportError as exc:
             if not provisioning and (call is None or not call.body_read):
-                await _drained(scope, receive)
+                await _drained(scope, receive, await self._drain_bytes(call, exc, token, scope))
             status, _ = status_of(exc)
             if status in EMPTY_BODY_STATUSES:
                 await send_empty(send, status)
             elif isinstance(exc, TooManyRequests):
-                self.metrics.refused("provisioning")
+                self.metrics.refused(exc.limit or "provisioning")
                 retry_after = str(exc.retry_after).encode()
                 await send_error(send, status, exc.message, [(b"retry-after", retry_after)])
             else:
@@ -231,17 +268,23 @@ class DeviceApi:
         except Exception:
             log.exception("device API request %s %s failed", scope["method"], path)
             if not provisioning and (call is None or not call.body_read):
-                await _drained(scope, receive)
+                await _drained(scope, receive, DRAIN_MAX_BYTES if call else None)
             await send_error(send, 500, "Internal server error")
 
     # -- handlers ------------------------------------------------------------------------------
     async def post_telemetry(self, call: DeviceCall, send: Send) -> None:
-        batch = telemetry_from_json(await call.json(), now_ms(), self.converter)
+        received = now_ms()
+        batch = await call.json_into(lambda value: telemetry_from_json(value, received,
+                                                                       self.converter))
+        if self.rate_limits.active:
+            await self.rate_limits.check_data(call.device, sum(len(e) for _, e in batch))
         await self.services.telemetry.save(call.device.id, batch)
         await send_empty(send)
 
     async def post_attributes(self, call: DeviceCall, send: Send) -> None:
-        entries = attributes_from_json(await call.json(), self.converter)
+        entries = await call.json_into(lambda value: attributes_from_json(value, self.converter))
+        if self.rate_limits.active:
+            await self.rate_limits.check_data(call.device, len(entries))
         await self.services.attributes.save(call.device.id, AttributeScope.CLIENT_SCOPE, entries)
         await send_empty(send)
 
@@ -337,11 +380,11 @@ class DeviceApi:
         body = await call.raw_body()
         secret, duration = "", 0
         if body.strip():
-            offer = parse_payload(body)
+            offer = await parse_json(body)
             if not isinstance(offer, dict):
                 raise InvalidPayload("The claim request must be a JSON object")
-            secret = _as_text(offer.get("secretKey"))
-            duration = _as_int(offer.get("durationMs"), "durationMs")
+            secret = as_string(offer.get("secretKey"), "secretKey")
+            duration = as_long(offer.get("durationMs"), "durationMs")
         await self.services.claiming.offer(call.device, secret, duration)
         await send_empty(send)
 
@@ -390,42 +433,48 @@ class DeviceApi:
             await send_error(send, 405, f"Request method '{scope['method']}' is not supported",
                              [(b"allow", b"POST")])
             return
-        body = await read_body(receive, limit)
+        client = scope.get("client")
+        address = client[0] if client else ""
+        try:
+            # Before the body is read: a blocked address costs no parsing.
+            await self.services.provisioning.refuse_if_blocked(address)
+        except TooManyRequests:
+            await _drained(scope, receive)
+            raise
+        body = await read_body(receive, limit, UNAUTHENTICATED_DRAIN_BYTES)
         if not body:
             raise BadRequest("Required request body is missing")
-        request = request_from_json(parse_payload(body))
-        client = scope.get("client")
-        result = await self.services.provisioning.provision(request, client[0] if client else "")
+        request = request_from_json(await parse_json(body))
+        result = await self.services.provisioning.provision(request, address)
         await send_json(send, response_json(result))
 
+    async def _drain_bytes(self, call: DeviceCall | None, exc: ThingportError, token: str,
+                           scope: Scope) -> int:
+        """How much of an unread body to drain before answering ``exc``: all a proxy may send
+        for a device's request, a few MiB for anyone else. A 413 on the Content-Length comes
+        before the token check, so that is where the token is looked up."""
+        if call is not None:
+            return DRAIN_MAX_BYTES
+        if not isinstance(exc, PayloadTooLarge) or not token or scope["path"] == PROVISION_PATH:
+            return UNAUTHENTICATED_DRAIN_BYTES
+        client = scope.get("client")
+        address = client[0] if client else ""
+        try:
+            device = self.services.devices.cached(token)
+            if device is None:
+                device = await self.guard.unknown(token, address, self.services.devices.lookup)
+            else:
+                self.guard.known(token, address)
+        except TooManyRequests:
+            device = None
+        return UNAUTHENTICATED_DRAIN_BYTES if device is None else DRAIN_MAX_BYTES
 
-async def _drained(scope: Scope, receive: Receive) -> None:
-    """Read and drop a body nobody read, before answering (see ``transport.drain``)."""
+
+async def _drained(scope: Scope, receive: Receive, max_bytes: int | None = None) -> None:
+    """Read and drop a body nobody read, before answering (see ``transport.drain``): at most
+    ``max_bytes``, by default what a request without a valid token gets."""
     if body_expected(scope):
-        await discard_body(receive)
-
-
-def _as_text(value: Any) -> str:
-    """A JSON primitive as text, as Gson's getAsString reads it; absent is empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        raise InvalidPayload("secretKey must be a string")
-    return str(value)
-
-
-def _as_int(value: Any, name: str) -> int:
-    """A JSON number or numeric string as an integer (fractions truncated); absent is 0."""
-    if value is None:
-        return 0
-    if isinstance(value, (bool, dict, list)):
-        raise InvalidPayload(f"{name} must be a number")
-    try:
-        return int(float(value)) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
-        raise InvalidPayload(f"{name} must be a number") from None
+        await discard_body(receive, max_bytes or UNAUTHENTICATED_DRAIN_BYTES)
 
 
 def _int_param(params: dict[str, str], name: str) -> int:

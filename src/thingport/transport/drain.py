@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 #: Most bytes read and dropped for one request; past this the connection is closed anyway.
 DRAIN_MAX_BYTES = 256 * 1024 * 1024
+#: The same for a device API request without a valid access token (unknown token, no route,
+#: provisioning): a few MiB cover what such requests carry, and nobody unknown gets the
+#: server to read hundreds of MiB for nothing.
+UNAUTHENTICATED_DRAIN_BYTES = 4 * 1024 * 1024
 #: Longest time spent reading and dropping one body.
 DRAIN_MAX_S = 15.0
 #: A body that stops arriving for this long is given up on.
@@ -47,15 +51,17 @@ def body_expected(scope: Scope, receive_called: bool = False) -> bool:
     return has_body and (receive_called or not waits_for_continue)
 
 
-async def discard_body(receive: Receive) -> None:
-    """Read and drop the rest of the request body, within the bounds above. Call it only while
-    more of the body is to come (after a message with ``more_body``, or before the first)."""
+async def discard_body(receive: Receive, max_bytes: int = DRAIN_MAX_BYTES) -> None:
+    """Read and drop the rest of the request body, at most ``max_bytes``, within the bounds
+    above. Call it only while more of the body is to come (after a message with
+    ``more_body``, or before the first). What is left past the bound is not read: the
+    connection closes after the answer (``transport.http_limits``)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_MAX_S
     dropped = 0
     try:
         async with asyncio.timeout(None) as timer:
-            while dropped <= DRAIN_MAX_BYTES:
+            while dropped <= max_bytes:
                 timer.reschedule(min(loop.time() + DRAIN_IDLE_S, deadline))
                 message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body"):
@@ -67,10 +73,12 @@ async def discard_body(receive: Receive) -> None:
 
 class DrainUnreadBody:
     """ASGI middleware: before a response starts, read and drop what the application left of
-    the request body (the REST API answers 413, 401 or 404 without reading it)."""
+    the request body (the REST API answers 413, 401 or 404 without reading it), at most
+    ``max_bytes`` of it."""
 
-    def __init__(self, app: Asgi) -> None:
+    def __init__(self, app: Asgi, max_bytes: int = DRAIN_MAX_BYTES) -> None:
         self.app = app
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,7 +99,7 @@ class DrainUnreadBody:
             if message["type"] == "http.response.start" and not finished:
                 finished = True
                 if body_expected(scope, received):
-                    await discard_body(receive)
+                    await discard_body(receive, self.max_bytes)
             await send(message)
 
         await self.app(scope, tracking_receive, draining_send)

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from thingport.api.auth import client_address
 from thingport.api.common import JSONResponse, json_object, services
 from thingport.errors import PermissionDenied, Unauthorized
 from thingport.http_errors import JWT_TOKEN_EXPIRED, error_body
@@ -74,7 +75,7 @@ async def login(request: Request) -> Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise Unauthorized("Username or Password not provided")
-    pair = await services(request).auth.login(username, password)
+    pair = await services(request).auth.login(username, password, client_address(request))
     return _session_response(request, pair)
 
 

@@ -3,7 +3,8 @@
 It is split by aggregate, so that a service can ask for only the part it uses and a fake or a
 new backend is easy to write: ``EntityStore`` (tenants, customers, users, device profiles,
 devices, credentials, device infos), ``TelemetryStore``, ``AttributeStore``, ``CommandStore``
-(server- and client-side RPC, claiming) and ``OtaStore``, one module each in this package.
+(server- and client-side RPC, claiming), ``OtaStore`` and ``TenantProfileStore``, one module
+each in this package.
 ``Store`` is all of them with the lifecycle (``open``, ``close``, ``ping``).
 
 Every write method returns only after its data is committed durably (even when its caller is
@@ -24,6 +25,7 @@ from thingport.store.base.commands import CommandStore
 from thingport.store.base.entities import EntityStore
 from thingport.store.base.ota import OTA_CHUNK_SIZE, OtaStore
 from thingport.store.base.telemetry import TelemetryStore
+from thingport.store.base.tenant_profiles import TenantProfileStore
 
 __all__ = [
     "OTA_CHUNK_SIZE",
@@ -33,16 +35,19 @@ __all__ = [
     "OtaStore",
     "Store",
     "TelemetryStore",
+    "TenantProfileStore",
 ]
 
 
-class Store(EntityStore, TelemetryStore, AttributeStore, CommandStore, OtaStore):
+class Store(EntityStore, TelemetryStore, AttributeStore, CommandStore, OtaStore,
+            TenantProfileStore):
     """Durable storage of entities, time series and attributes."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect, and create or migrate the schema to the current version."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, and create or migrate the schema to the current version. With
+        ``create=False`` nothing is created: StoreMissing when the URL holds no store yet."""
 
     @abc.abstractmethod
     async def close(self) -> None:

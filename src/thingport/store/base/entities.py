@@ -8,6 +8,7 @@ None for what does not exist) hold for every method.
 from __future__ import annotations
 
 import abc
+from typing import Any
 from uuid import UUID
 
 from thingport.domain.model import (
@@ -31,7 +32,8 @@ class EntityStore(abc.ABC):
     # -- tenants, customers, users -------------------------------------------------------------
     @abc.abstractmethod
     async def save_tenant(self, tenant: Tenant) -> None:
-        """Insert or update a tenant."""
+        """Insert or update a tenant; one without ``tenant_profile_id`` is stored with the
+        default tenant profile's, when there is one."""
 
     @abc.abstractmethod
     async def get_tenant(self, tenant_id: UUID) -> Tenant | None:
@@ -93,6 +95,39 @@ class EntityStore(abc.ABC):
     @abc.abstractmethod
     async def count_users(self) -> int:
         """How many users exist; zero means a fresh store that needs its first administrators."""
+
+    # -- login failures, locks and the system's settings ---------------------------------------
+    @abc.abstractmethod
+    async def add_failed_login(self, user_id: UUID) -> int:
+        """Add one to the user's failed logins in a row, atomically (nodes sharing the store
+        never lose a count); the new count, or 0 when the user has no credentials."""
+
+    @abc.abstractmethod
+    async def reset_failed_logins(self, user_id: UUID) -> None:
+        """Set the user's failed logins in a row back to 0."""
+
+    @abc.abstractmethod
+    async def lock_user_credentials(self, user_id: UUID, locked_at: int) -> None:
+        """Disable the credentials, locked by the security policy at ``locked_at`` (ms)."""
+
+    @abc.abstractmethod
+    async def unlock_user_credentials(self, user_id: UUID, locked_at: int) -> bool:
+        """Enable the credentials with no failed logins, only if the policy's lock of
+        ``locked_at`` still holds (not when someone unlocked or disabled them meanwhile);
+        whether this call lifted it."""
+
+    @abc.abstractmethod
+    async def set_user_credentials_enabled(self, user_id: UUID, enabled: bool) -> bool:
+        """An administrator enables (failed logins back to 0, any lock lifted) or disables
+        (no delay lifts it) the credentials; False when the user has none."""
+
+    @abc.abstractmethod
+    async def get_admin_settings(self, key: str) -> dict[str, Any] | None:
+        """The system-wide settings object stored under ``key`` (``securitySettings``)."""
+
+    @abc.abstractmethod
+    async def save_admin_settings(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
 
     # -- device profiles -----------------------------------------------------------------------
     @abc.abstractmethod

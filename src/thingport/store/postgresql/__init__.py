@@ -3,7 +3,8 @@ ThingsBoard's time-series schema with time partitions.
 
 Modules by aggregate: ``entities``, ``device_info``, ``telemetry``, ``attributes``, ``commands``
 (RPCs, claims), ``ota``; their plumbing in ``core`` (connections, reads, key ids, errors),
-``batcher`` (the write lanes and group commit), ``values`` (typed value columns),
+``batcher`` (the write lanes and group commit), ``bulk`` (the batch's one bulk statement),
+``uploads`` (saves too large for a lane), ``values`` (typed value columns),
 ``migrate`` (numbered migrations under an advisory lock) and ``partitions`` (time partitions
 and retention); ``store`` puts them together as ``PostgresStore``.
 

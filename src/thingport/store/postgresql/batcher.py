@@ -12,6 +12,8 @@ How a write travels::
 
 A lane has one connection of its own and one task: while a batch commits, new operations queue
 up and form the next batch, so an fsync is shared by all the writers that arrived meanwhile.
+A batch takes no more operations once they hold ``BATCH_ROWS`` rows, so that no batch holds
+its lane long; a save too large for that never comes here (``uploads``).
 A few lanes (``hash(device) % lanes``) let one batch be built while another waits for its
 commit; one device's writes always take the same lane, so they stay in order. A batch of bulk
 operations only is one statement in autocommit: one round trip and one commit.
@@ -27,20 +29,37 @@ One caller's failure never fails the others: values are checked on the event loo
 join a batch (``values.encode``), devices that do not exist are left out of the shared
 statement and their callers get NotFound, and any other error of the shared statement makes
 the batch run again with every operation in its own savepoint. A failed COMMIT (or a lost
-connection) fails the whole batch: none of it is durable.
+connection) fails the whole batch: none of it is durable. Every committed batch is counted in
+fixed-bucket histograms (operations, seconds), for the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
-from thingport.store.postgresql.values import VALUE_COLUMNS
+from thingport.store.postgresql.bulk import (
+    BULK_SQL,
+    AttributesOp,
+    Bulk,
+    Op,
+    TelemetryOp,
+    WriteOp,
+    bulk_args,
+)
 from thingport.store.shared.errors import device_not_found
+from thingport.store.shared.histogram import (
+    BATCH_SIZE_BOUNDS,
+    COMMIT_SECONDS_BOUNDS,
+    Buckets,
+    Histogram,
+    combined,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -58,6 +77,9 @@ log = logging.getLogger(__name__)
 
 #: Operations one transaction takes at most.
 DEFAULT_BATCH_LIMIT: Final = 1024
+#: A batch takes no more operations once they hold this many rows (samples, attributes), so
+#: that no batch holds its lane long (larger saves do not come here: see ``uploads``).
+BATCH_ROWS: Final = 10_000
 #: How often a batch that hit a deadlock or serialization failure is redone.
 RETRIES: Final = 5
 
@@ -65,153 +87,25 @@ Connect = Callable[[], Awaitable["asyncpg.Connection"]]
 Translate = Callable[[BaseException], BaseException]
 
 
-class WriteOp:
-    """A write run in the batch's transaction: ``fn(conn)``, in a savepoint of its own when
-    it shares the transaction."""
-
-    __slots__ = ("fn", "future")
-
-    def __init__(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[Any]], future: asyncio.Future[Any]
-    ) -> None:
-        self.fn = fn
-        self.future = future
-
-
-class TelemetryOp:
-    """A save_telemetry: finished rows of one device, written by the batch's bulk statement."""
-
-    __slots__ = ("device_id", "future", "rows")
-
-    def __init__(self, device_id: UUID, rows: list[Any], future: asyncio.Future[Any]) -> None:
-        self.device_id = device_id
-        self.rows = rows
-        self.future = future
-
-
-class AttributesOp:
-    """A save_attributes(_tracked): rows of one device and scope, stamped ``ts``; with
-    ``track``, each key is also recorded as changed for the device's next poll."""
-
-    __slots__ = ("device_id", "future", "rows", "scope", "track", "ts")
-
-    def __init__(
-        self, device_id: UUID, scope: int, rows: list[Any], ts: int, track: bool,
-        future: asyncio.Future[Any],
-    ) -> None:
-        self.device_id = device_id
-        self.scope = scope
-        self.rows = rows
-        self.ts = ts
-        self.track = track
-        self.future = future
-
-
-Op = WriteOp | TelemetryOp | AttributesOp
-_Bulk = TelemetryOp | AttributesOp
-
-
 @dataclass(frozen=True, slots=True)
 class LaneStats:
-    """Counters of every lane together, for monitoring and for tests of group commit."""
+    """Counters of every lane together, for monitoring and for tests of group commit.
+
+    ``batch_sizes`` (operations) and ``commit_seconds`` (first statement to the end of
+    COMMIT) count every committed lane transaction; ``upload_seconds`` every transaction of
+    a save too large for a lane (``uploads``); all in fixed buckets
+    (``store.shared.histogram``).
+    """
 
     transactions: int
     operations: int
     largest_batch: int
     retries: int
-
-
-_UPDATE_VALUES: Final = ", ".join(f"{c} = excluded.{c}" for c in VALUE_COLUMNS.split(", "))
-_VALUE_TYPES: Final = "boolean[], text[], bigint[], float8[], json[]"
-
-
-def _unnest(first: int, types: str) -> str:
-    """``unnest($first::t1, $first+1::t2, ...)`` for the comma-separated array types."""
-    args = [f"${n}::{t.strip()}" for n, t in enumerate(types.split(","), first)]
-    return f"unnest({', '.join(args)})"
-
-
-# One statement for every bulk operation of a batch (empty arrays cost nothing). Each INSERT's
-# SELECT has an ORDER BY on the primary key: that is the order its rows are locked in.
-BULK_SQL: Final = f"""
-WITH dev AS MATERIALIZED (
-    SELECT id FROM device WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE
-), ts AS (
-    INSERT INTO ts_kv (entity_id, key, ts, {VALUE_COLUMNS})
-    SELECT u.* FROM {_unnest(2, "uuid[], int[], bigint[], " + _VALUE_TYPES)}
-        AS u (entity_id, key, ts, {VALUE_COLUMNS})
-    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.key, u.ts
-    ON CONFLICT (entity_id, key, ts) DO UPDATE SET {_UPDATE_VALUES}
-), latest AS (
-    INSERT INTO ts_kv_latest AS l (entity_id, key, ts, {VALUE_COLUMNS})
-    SELECT u.* FROM {_unnest(10, "uuid[], int[], bigint[], " + _VALUE_TYPES)}
-        AS u (entity_id, key, ts, {VALUE_COLUMNS})
-    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.key
-    ON CONFLICT (entity_id, key) DO UPDATE SET ts = excluded.ts, {_UPDATE_VALUES}
-    WHERE excluded.ts >= l.ts
-), attrs AS (
-    INSERT INTO attribute_kv (entity_id, attribute_type, attribute_key, {VALUE_COLUMNS},
-        last_update_ts)
-    SELECT u.* FROM {_unnest(18, "uuid[], int[], int[], " + _VALUE_TYPES + ", bigint[]")}
-        AS u (entity_id, attribute_type, attribute_key, {VALUE_COLUMNS}, last_update_ts)
-    WHERE u.entity_id IN (SELECT id FROM dev)
-    ORDER BY u.entity_id, u.attribute_type, u.attribute_key
-    ON CONFLICT (entity_id, attribute_type, attribute_key) DO UPDATE
-    SET {_UPDATE_VALUES}, last_update_ts = excluded.last_update_ts
-), changes AS (
-    INSERT INTO attribute_change (entity_id, attribute_key, deleted, ts)
-    SELECT u.entity_id, u.attribute_key, false, u.ts
-    FROM {_unnest(27, "uuid[], int[], bigint[]")} AS u (entity_id, attribute_key, ts)
-    WHERE u.entity_id IN (SELECT id FROM dev) ORDER BY u.entity_id, u.attribute_key
-    ON CONFLICT (entity_id, attribute_key) DO UPDATE SET deleted = false, ts = excluded.ts
-)
-SELECT id FROM dev
-"""
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows -> one list per column (the arrays the unnest statement takes)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def bulk_args(ops: Sequence[_Bulk]) -> list[Any]:
-    """The parameters of BULK_SQL for these operations, deduplicated and sorted."""
-    # Keyed by the UUID's int: it sorts as PostgreSQL sorts uuids (bytewise), and an int
-    # compares in C where a UUID compares in Python.
-    devices: dict[int, UUID] = {}
-    # Later operations (queue order) overwrite earlier ones at an equal key.
-    history: dict[tuple[int, int, int], tuple[Any, ...]] = {}
-    newest: dict[tuple[int, int], tuple[Any, ...]] = {}
-    attributes: dict[tuple[int, int, int], tuple[Any, ...]] = {}
-    changes: dict[tuple[int, int], tuple[Any, ...]] = {}
-    for op in ops:
-        device = op.device_id
-        number = device.int
-        devices[number] = device
-        if type(op) is TelemetryOp:
-            for row in op.rows:
-                key, ts = row[0], row[1]
-                full = (device, *row)
-                history[(number, key, ts)] = full
-                current = newest.get((number, key))
-                if current is None or ts >= current[2]:
-                    newest[(number, key)] = full
-        else:
-            assert isinstance(op, AttributesOp)
-            scope, stamp = op.scope, op.ts
-            for row in op.rows:
-                attributes[(number, scope, row[0])] = (device, scope, *row, stamp)
-                if op.track:
-                    changes[(number, row[0])] = (device, row[0], stamp)
-    return [
-        [devices[k] for k in sorted(devices)],
-        *_columns([history[k] for k in sorted(history)], 8),
-        *_columns([newest[k] for k in sorted(newest)], 8),
-        *_columns([attributes[k] for k in sorted(attributes)], 9),
-        *_columns([changes[k] for k in sorted(changes)], 3),
-    ]
+    batch_sizes: Histogram = field(default_factory=lambda: Buckets(BATCH_SIZE_BOUNDS).snapshot())
+    commit_seconds: Histogram = field(
+        default_factory=lambda: Buckets(COMMIT_SECONDS_BOUNDS).snapshot())
+    upload_seconds: Histogram = field(
+        default_factory=lambda: Buckets(COMMIT_SECONDS_BOUNDS).snapshot())
 
 
 class _Redo(Exception):
@@ -259,6 +153,8 @@ class _Lane:
         self.operations = 0
         self.largest_batch = 0
         self.retries = 0
+        self.batch_sizes = Buckets(BATCH_SIZE_BOUNDS)
+        self.commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
 
     async def start(self) -> None:
         self._conn = await self._connect()
@@ -282,8 +178,8 @@ class _Lane:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                batch = self._queue[: self._limit]
-                del self._queue[: self._limit]
+                batch = self._queue[: _batch_end(self._queue, self._limit)]
+                del self._queue[: len(batch)]
                 try:
                     await self._commit(batch)
                 except BaseException as exc:  # never lose a future, even on cancellation
@@ -304,6 +200,8 @@ class _Lane:
         errors: list[BaseException | None] = [None] * n
         isolated = False
         attempt = 0
+        started = time.perf_counter()
+        committed = True
         while True:
             results[:] = [None] * n
             errors[:] = [None] * n
@@ -314,6 +212,7 @@ class _Lane:
             except _Redo:
                 isolated = True
             except _Failed:
+                committed = False
                 break  # the only operation failed; its error is recorded
             except Exception as exc:
                 attempt += 1
@@ -338,8 +237,12 @@ class _Lane:
                     # "another operation is in progress" instead of reconnecting.
                     self._conn.terminate()
                 results[:] = [None] * n
-                errors[:] = [exc] * n
+                errors[:] = [self._translate(exc)] * n
+                committed = False
                 break
+        if committed:
+            self.commit_seconds.observe(time.perf_counter() - started)
+            self.batch_sizes.observe(n)
         self.transactions += 1
         self.operations += n
         self.largest_batch = max(self.largest_batch, n)
@@ -392,7 +295,7 @@ class _Lane:
         self, conn: asyncpg.Connection, batch: list[Op], indices: list[int],
         errors: list[BaseException | None],
     ) -> None:
-        ops: list[_Bulk] = [batch[i] for i in indices]  # type: ignore[misc]
+        ops: list[Bulk] = [batch[i] for i in indices]  # type: ignore[misc]
         found = {r[0] for r in await conn.fetch(BULK_SQL, *bulk_args(ops))}
         for i, op in zip(indices, ops, strict=True):
             if op.device_id not in found:
@@ -414,6 +317,17 @@ class _Lane:
             if _retriable(exc) or conn.is_closed():
                 raise
             errors[i] = self._translate(exc)
+
+
+def _batch_end(queue: list[Op], limit: int) -> int:
+    """How many of the queued operations the next batch takes: at most ``limit``, and no more
+    once they hold BATCH_ROWS rows."""
+    rows = 0
+    for i, op in enumerate(queue[:limit]):
+        rows += 1 if type(op) is WriteOp else len(op.rows)  # type: ignore[union-attr]
+        if rows >= BATCH_ROWS:
+            return i + 1
+    return min(limit, len(queue))
 
 
 class _Failed(Exception):
@@ -439,6 +353,8 @@ class Lanes:
         limit: int = DEFAULT_BATCH_LIMIT,
     ) -> None:
         self._lanes = [_Lane(i, connect, translate, limit) for i in range(max(1, count))]
+        #: Transactions of saves too large for a lane (``uploads``), counted by their writer.
+        self.upload_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
 
     async def start(self) -> None:
         """Open every lane's connection and start its task."""
@@ -474,5 +390,9 @@ class Lanes:
             sum(lane.operations for lane in self._lanes),
             max(lane.largest_batch for lane in self._lanes),
             sum(lane.retries for lane in self._lanes),
+            combined((lane.batch_sizes.snapshot() for lane in self._lanes), BATCH_SIZE_BOUNDS),
+            combined((lane.commit_seconds.snapshot() for lane in self._lanes),
+                     COMMIT_SECONDS_BOUNDS),
+            self.upload_seconds.snapshot(),
         )
 

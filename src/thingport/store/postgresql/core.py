@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from thingport.domain.model import Page, PageLink
-from thingport.errors import BadRequest
+from thingport.errors import BadRequest, StoreUnavailable
 from thingport.store.postgresql.batcher import Lanes
 from thingport.store.shared import paging
 from thingport.store.shared.errors import conflict_for_constraint, missing_reference
@@ -46,9 +46,17 @@ _TEXT_ORDER: Final = 'lower({} COLLATE "C")'
 
 def translate(exc: BaseException) -> BaseException:
     """The domain error for a driver error (a unique key -> Conflict with ThingsBoard's
-    message, a foreign key -> NotFound, a NUL in text -> BadRequest), else ``exc``."""
+    message, a foreign key -> NotFound, a NUL in text or a text too long -> BadRequest, a
+    full disk or a lost or refused connection -> StoreUnavailable), else ``exc``."""
     import asyncpg
 
+    if isinstance(exc, asyncpg.InsufficientResourcesError | asyncpg.PostgresConnectionError
+                  | asyncpg.AdminShutdownError | asyncpg.CrashShutdownError
+                  | asyncpg.CannotConnectNowError | ConnectionError):
+        return StoreUnavailable(f"The store cannot serve this request now ({exc}). "
+                                "Try again later.")
+    if isinstance(exc, asyncpg.StringDataRightTruncationError):
+        return BadRequest(f"A value is too long to be stored: {exc}")
     if isinstance(exc, asyncpg.UniqueViolationError):
         return conflict_for_constraint(exc.constraint_name or "")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
@@ -77,6 +85,8 @@ class PgCore:
         self._prepared.set()
         # Set at open: the collation a text search folds case with.
         self._search_collation = ""
+        # One save too large for a lane at a time (see ``uploads``).
+        self._upload_gate = asyncio.Semaphore(1)
         self._style = self._make_style()
 
     def _make_style(self) -> paging.SqlStyle:

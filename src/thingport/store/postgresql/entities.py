@@ -24,7 +24,7 @@ from thingport.domain.model import (
     UserCredentials,
 )
 from thingport.errors import Conflict
-from thingport.store.postgresql.core import PgCore
+from thingport.store.postgresql.logins import PgLogins
 from thingport.store.shared import paging, params, rows
 from thingport.store.shared.errors import PROFILE_IN_USE, device_not_found
 
@@ -49,19 +49,21 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PgEntities(PgCore):
+class PgEntities(PgLogins):
     """The store contract's tenants, customers, users, profiles, devices and credentials."""
 
     # -- tenants -------------------------------------------------------------------------------
     async def save_tenant(self, tenant: Tenant) -> None:
-        """Insert or update a tenant."""
+        """Insert or update a tenant (with the default tenant profile unless it names one)."""
         args = params.tenant(tenant, _U)
 
         async def op(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                f"INSERT INTO tenant ({rows.TENANT_COLUMNS}) VALUES ({_placeholders(5)}) "
+                f"INSERT INTO tenant ({rows.TENANT_COLUMNS}) VALUES ({_placeholders(5)}, "
+                "COALESCE($6, (SELECT id FROM tenant_profile WHERE is_default))) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, email = excluded.email, "
-                "additional_info = excluded.additional_info",
+                "additional_info = excluded.additional_info, "
+                "tenant_profile_id = excluded.tenant_profile_id",
                 *args,
             )
 
@@ -139,9 +141,11 @@ class PgEntities(PgCore):
             if credential_args is not None:
                 await conn.execute(
                     f"INSERT INTO user_credentials ({rows.USER_CREDENTIALS_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
+                    f"VALUES ({_placeholders(6)}) ON CONFLICT (user_id) DO UPDATE SET "
                     "password_hash = excluded.password_hash, "
-                    "activate_token = excluded.activate_token, enabled = excluded.enabled",
+                    "activate_token = excluded.activate_token, enabled = excluded.enabled, "
+                    "failed_login_attempts = excluded.failed_login_attempts, "
+                    "locked_at = excluded.locked_at",
                     *credential_args,
                 )
 

@@ -29,6 +29,8 @@ from thingport.store.postgresql.device_info import PgDeviceInfo
 from thingport.store.postgresql.entities import PgEntities
 from thingport.store.postgresql.ota import PgOta
 from thingport.store.postgresql.telemetry import PgTelemetry
+from thingport.store.postgresql.tenant_profiles import PgTenantProfiles
+from thingport.store.shared.errors import StoreMissing
 
 if TYPE_CHECKING:
     import asyncpg
@@ -60,7 +62,8 @@ def _redacted(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
-class PostgresStore(PgEntities, PgDeviceInfo, PgTelemetry, PgAttributes, PgCommands, PgOta, Store):
+class PostgresStore(PgEntities, PgDeviceInfo, PgTelemetry, PgAttributes, PgCommands, PgOta,
+                    PgTenantProfiles, Store):
     """The store on PostgreSQL (``postgresql://user:password@host:port/database``).
 
     ``pool_size`` connections per node in all (see the module docstring);
@@ -119,8 +122,9 @@ class PostgresStore(PgEntities, PgDeviceInfo, PgTelemetry, PgAttributes, PgComma
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def open(self) -> None:
-        """Connect, migrate the schema, create the partitions around now, start the lanes."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, migrate the schema, create the partitions around now, start the lanes.
+        ``create=False``: StoreMissing instead of creating the schema in an empty database."""
         import asyncpg
 
         if self._opened or self._closed:
@@ -130,6 +134,8 @@ class PostgresStore(PgEntities, PgDeviceInfo, PgTelemetry, PgAttributes, PgComma
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise ConfigError(f"Cannot connect to PostgreSQL at {self.url}: {exc}") from exc
         try:
+            if not create and await migrations.schema_version(conn) == 0:
+                raise StoreMissing(f"there is no thingport store in {self.url}")
             await migrations.migrate(conn)
             await self._maintain_on(conn)
             # The collation a text search folds case with: ICU's root locale when the server

@@ -10,12 +10,14 @@ combined here (LONG stays LONG unless the bucket has a DOUBLE).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
-from thingport.domain.model import Aggregation, DataType, KvEntry, TsKvEntry
+from thingport.domain.model import LONG_MAX, Aggregation, DataType, KvEntry, TsKvEntry
+from thingport.store.postgresql import uploads
 from thingport.store.postgresql.batcher import TelemetryOp
 from thingport.store.postgresql.core import PgCore
 from thingport.store.postgresql.values import VALUE_COLUMNS, decode, encode
@@ -23,7 +25,8 @@ from thingport.store.postgresql.values import VALUE_COLUMNS, decode, encode
 if TYPE_CHECKING:
     import asyncpg
 
-_LONG_MAX: Final = 2**63 - 1
+#: Rows made between two yields to the event loop, for a save of very many samples.
+_ROWS_PER_YIELD: Final = 20_000
 _KEY_ID: Final = "(SELECT key_id FROM key_dictionary WHERE key = $2)"
 _LATEST: Final = (
     f"SELECT k.key, l.ts, {', '.join('l.' + c for c in VALUE_COLUMNS.split(', '))} "
@@ -47,11 +50,18 @@ class PgTelemetry(PgCore):
     ) -> None:
         """Store time-series entries (groups sharing a timestamp) and advance the latest values.
         A later write at an equal (device, key, ts) replaces the earlier; the latest value moves
-        only forward in time. An unknown device raises NotFound."""
+        only forward in time. An unknown device raises NotFound. All or nothing: a save too
+        large for a lane's batch runs in a transaction of its own (``uploads``)."""
         if self._lanes is None:
             raise RuntimeError("PostgresStore is not open")
+        if len(batch) > 1 and sum(len(entries) for _, entries in batch) > uploads.SLICE_ROWS:
+            await self._upload(device_id, batch)
+            return
         pairs = [(ts, e) for ts, entries in batch for e in entries]
         if not pairs:
+            return
+        if len(pairs) > uploads.SLICE_ROWS:
+            await self._upload(device_id, batch)
             return
         # Checked here, so that a bad value fails this call only, never its batch.
         encoded = [encode(e) for _, e in pairs]
@@ -70,10 +80,59 @@ class PgTelemetry(PgCore):
                     (ids[e.key], ts, *columns)
                     for (ts, e), columns in zip(pairs, encoded, strict=True)
                 ]
+                if uploads.is_upload(rows):
+                    await self._write_upload(device_id, rows)
+                    return
                 self._lanes.put(TelemetryOp(device_id, rows, future), device_id)
         else:
+            if uploads.is_upload(rows):
+                async with self._queueing():
+                    await self._write_upload(device_id, rows)
+                return
             self._lanes.put(TelemetryOp(device_id, rows, future), device_id)
         await future
+
+    async def _upload(
+        self, device_id: UUID, batch: Sequence[tuple[int, Sequence[KvEntry]]]
+    ) -> None:
+        """A save of very many samples: rows made in parts, the event loop given a turn
+        between them, then written as an upload."""
+        async with self._queueing():
+            rows: list[Any] = []
+            part: list[tuple[int, KvEntry]] = []
+            for ts, entries in batch:
+                part.extend((ts, e) for e in entries)
+                if len(part) >= _ROWS_PER_YIELD:
+                    rows.extend(await self._rows(part))
+                    part = []
+                    await asyncio.sleep(0)
+            rows.extend(await self._rows(part))
+            await self._write_upload(device_id, rows)
+
+    async def _rows(self, pairs: list[tuple[int, KvEntry]]) -> list[Any]:
+        """Finished rows (key id, ts, value columns) of ``pairs``, new keys allocated."""
+        ids = self._keys
+        if any(e.key not in ids for _, e in pairs):
+            ids = await self._key_ids({e.key for _, e in pairs})
+        return [(ids[e.key], ts, *encode(e)) for ts, e in pairs]
+
+    async def _write_upload(self, device_id: UUID, rows: list[Any]) -> None:
+        """Write ``rows`` in a transaction of their own (``uploads.write``), redone after a
+        deadlock or a serialization failure."""
+        import asyncpg
+
+        async with self._upload_gate:
+            for attempt in range(1, uploads.RETRIES + 1):
+                started = time.perf_counter()
+                try:
+                    await self._transaction(lambda conn: uploads.write(conn, device_id, rows))
+                except asyncpg.TransactionRollbackError:
+                    if attempt == uploads.RETRIES:
+                        raise
+                    continue
+                if self._lanes is not None:
+                    self._lanes.upload_seconds.observe(time.perf_counter() - started)
+                return
 
     async def get_latest_telemetry(
         self, device_id: UUID, keys: Sequence[str] | None = None
@@ -125,7 +184,7 @@ class PgTelemetry(PgCore):
             raise ValueError("interval must be at least 1 ms")
         if end_ts <= start_ts:
             return []
-        bucket = _BUCKET if end_ts - start_ts <= _LONG_MAX else _BUCKET_WIDE
+        bucket = _BUCKET if end_ts - start_ts <= LONG_MAX else _BUCKET_WIDE
         numeric = "" if aggregation is Aggregation.COUNT else (
             " AND (long_v IS NOT NULL OR dbl_v IS NOT NULL)"
         )
@@ -224,7 +283,7 @@ def _combine(aggregation: Aggregation, r: Sequence[Any]) -> tuple[DataType, Any]
         if dcount:
             return DataType.DOUBLE, (float(lsum) if lcount else 0.0) + dsum
         exact = int(Decimal(lsum))
-        if -_LONG_MAX - 1 <= exact <= _LONG_MAX:
+        if -LONG_MAX - 1 <= exact <= LONG_MAX:
             return DataType.LONG, exact
         return DataType.DOUBLE, float(exact)
     pick = min if aggregation is Aggregation.MIN else max

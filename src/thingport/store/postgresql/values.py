@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from thingport.domain.model import DataType, KvEntry
+from thingport.domain.model import LONG_MAX, LONG_MIN, DataType, KvEntry
 from thingport.errors import BadRequest
 from thingport.store.shared.values import TypedColumns, Value, from_typed_columns, typed_columns
 
@@ -29,8 +29,6 @@ VALUE_COLUMNS: Final = "bool_v, str_v, long_v, dbl_v, json_v"
 
 _NUL: Final = "\x00"
 _REPLACEMENT: Final = "\ufffd"
-_LONG_MIN: Final = -(2**63)
-_LONG_MAX: Final = 2**63 - 1
 
 
 def encode(entry: KvEntry) -> TypedColumns:
@@ -42,7 +40,7 @@ def encode(entry: KvEntry) -> TypedColumns:
         if _NUL in text:
             return None, text.replace(_NUL, _REPLACEMENT), None, None, orjson.dumps(text).decode()
         return None, text, None, None, None
-    if t is DataType.LONG and not _LONG_MIN <= int(v) <= _LONG_MAX:
+    if t is DataType.LONG and not LONG_MIN <= int(v) <= LONG_MAX:
         raise OverflowError(f"Python int too large to convert to a 64-bit LONG: {v}")
     if t is DataType.JSON:
         try:

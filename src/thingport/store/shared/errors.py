@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Final
 from uuid import UUID
 
-from thingport.errors import Conflict, NotFound
+from thingport.errors import ConfigError, Conflict, NotFound
 
 #: (table, key columns in order, is the primary key) -> ThingsBoard's message.
 UNIQUE_KEYS: Final[dict[tuple[str, tuple[str, ...]], tuple[bool, str]]] = {
@@ -40,6 +40,8 @@ UNIQUE_KEYS: Final[dict[tuple[str, tuple[str, ...]], tuple[bool, str]]] = {
         False, "Device profile with such provision device key already exists!"
     ),
     ("rpc", ("id",)): (True, "RPC with such id already exists!"),
+    ("tenant_profile", ("name",)): (False, "Tenant profile with such name already exists!"),
+    ("tenant_profile", ("is_default",)): (False, "Another default tenant profile is present!"),
     ("client_rpc", ("id",)): (True, "Client-side RPC with such id already exists!"),
     ("ota_package", ("device_profile_id", "type", "title", "version")): (
         False, "OtaPackage with such title and version already exists!"
@@ -52,6 +54,8 @@ OTA_DUPLICATE: Final = UNIQUE_KEYS[
 ][1]
 #: delete_device_profile while a device still uses the profile.
 PROFILE_IN_USE: Final = "The device profile is used by devices"
+#: delete_tenant_profile while a tenant still has the profile.
+TENANT_PROFILE_IN_USE: Final = "The tenant profile referenced by the tenants cannot be deleted!"
 #: delete_ota_package while a device or a profile is assigned the package.
 OTA_USED_BY_DEVICES: Final = "The otaPackage referenced by the devices cannot be deleted!"
 OTA_USED_BY_PROFILE: Final = "The otaPackage referenced by the device profile cannot be deleted!"
@@ -96,3 +100,7 @@ def device_not_found(device_id: UUID) -> NotFound:
 def ota_package_not_found(package_id: UUID) -> NotFound:
     """ThingsBoard's message for an unknown OTA package."""
     return NotFound(f"OtaPackage with id [{package_id}] is not found")
+
+
+class StoreMissing(ConfigError):
+    """``open(create=False)`` found no store where it looked."""

@@ -148,6 +148,14 @@ TENANTS: Final = Listing(
     {**_COMMON_SORT, "title": ("title", True), "email": ("email", True)},
     "title", ("title",),
 )
+TENANT_PROFILES: Final = Listing(
+    "tenant_profile", rows.TENANT_PROFILE_COLUMNS,
+    {
+        **_COMMON_SORT, "name": ("name", True), "description": ("description", True),
+        "isDefault": ("is_default", False), "default": ("is_default", False),
+    },
+    "name", ("name",),
+)
 CUSTOMERS: Final = Listing(
     "customer", rows.CUSTOMER_COLUMNS,
     {**_COMMON_SORT, "title": ("title", True), "email": ("email", True)},

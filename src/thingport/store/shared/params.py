@@ -24,6 +24,7 @@ from thingport.domain.model import (
     Rpc,
     RpcStatus,
     Tenant,
+    TenantProfile,
     User,
     UserCredentials,
 )
@@ -48,7 +49,14 @@ def _opt(uuid: UuidBinding, u: UUID | None) -> Any:
 
 def tenant(t: Tenant, uuid: UuidBinding = str) -> tuple[Any, ...]:
     """``TENANT_COLUMNS``."""
-    return (uuid(t.id), t.title, t.created_time, t.email, dumps(t.additional_info))
+    return (uuid(t.id), t.title, t.created_time, t.email, dumps(t.additional_info),
+            _opt(uuid, t.tenant_profile_id))
+
+
+def tenant_profile(p: TenantProfile, uuid: UuidBinding = str) -> tuple[Any, ...]:
+    """``TENANT_PROFILE_COLUMNS``."""
+    return (uuid(p.id), p.name, p.created_time, p.default, p.description,
+            p.isolated_tb_rule_engine, orjson.dumps(p.profile_data).decode())
 
 
 def customer(c: Customer, uuid: UuidBinding = str) -> tuple[Any, ...]:
@@ -71,7 +79,8 @@ def user(u: User, uuid: UuidBinding = str) -> tuple[Any, ...]:
 
 def user_credentials(c: UserCredentials, uuid: UuidBinding = str) -> tuple[Any, ...]:
     """``USER_CREDENTIALS_COLUMNS``."""
-    return (uuid(c.user_id), c.password_hash, c.activate_token, c.enabled)
+    return (uuid(c.user_id), c.password_hash, c.activate_token, c.enabled,
+            c.failed_login_attempts, c.locked_at)
 
 
 def profile(p: DeviceProfile, uuid: UuidBinding = str) -> tuple[Any, ...]:

@@ -38,19 +38,25 @@ from thingport.domain.model import (
     Rpc,
     RpcStatus,
     Tenant,
+    TenantProfile,
     User,
     UserCredentials,
 )
 
 Row = Sequence[Any]
 
-TENANT_COLUMNS: Final = "id, title, created_time, email, additional_info"
+TENANT_COLUMNS: Final = "id, title, created_time, email, additional_info, tenant_profile_id"
+TENANT_PROFILE_COLUMNS: Final = (
+    "id, name, created_time, is_default, description, isolated_tb_rule_engine, profile_data"
+)
 CUSTOMER_COLUMNS: Final = "id, tenant_id, title, created_time, email, additional_info"
 USER_COLUMNS: Final = (
     "id, tenant_id, customer_id, email, authority, created_time, first_name, last_name, "
     "additional_info"
 )
-USER_CREDENTIALS_COLUMNS: Final = "user_id, password_hash, activate_token, enabled"
+USER_CREDENTIALS_COLUMNS: Final = (
+    "user_id, password_hash, activate_token, enabled, failed_login_attempts, locked_at"
+)
 PROFILE_COLUMNS: Final = (
     "id, tenant_id, name, created_time, is_default, description, type, transport_type, "
     "provision_type, provision_device_key, profile_data, firmware_id, software_id"
@@ -122,7 +128,13 @@ def json_of(v: Any) -> Any:
 
 def tenant(r: Row) -> Tenant:
     """A ``TENANT_COLUMNS`` row."""
-    return Tenant(uuid_of(r[0]), r[1], r[2], r[3], json_of(r[4]))
+    return Tenant(uuid_of(r[0]), r[1], r[2], r[3], json_of(r[4]), optional_uuid(r[5]))
+
+
+def tenant_profile(r: Row) -> TenantProfile:
+    """A ``TENANT_PROFILE_COLUMNS`` row."""
+    return TenantProfile(uuid_of(r[0]), r[1], r[2], bool(r[3]), r[4], bool(r[5]),
+                         json_of(r[6]) or {})
 
 
 def customer(r: Row) -> Customer:
@@ -140,7 +152,7 @@ def user(r: Row) -> User:
 
 def user_credentials(r: Row) -> UserCredentials:
     """A ``USER_CREDENTIALS_COLUMNS`` row."""
-    return UserCredentials(uuid_of(r[0]), r[1], r[2], bool(r[3]))
+    return UserCredentials(uuid_of(r[0]), r[1], r[2], bool(r[3]), int(r[4]), r[5])
 
 
 def profile(r: Row) -> DeviceProfile:

@@ -5,11 +5,15 @@ One module per job::
 
     store.py        SQLiteStore: the parts below combined into the whole contract
     core.py         SQLiteCore: lifecycle, the writer and reader plumbing every part uses
-    writer.py       the writer thread: batches, savepoints, group commit, the telemetry fast lane
-    tx.py           Tx: what a write operation sees (connection, device and key id caches)
-    sample_log.py   the sample log's SQL (append, merge into ts_kv, latest upsert)
+    writer.py       the writer thread: batches within a budget, group commit, merges, uploads
+    batch.py        one batch in its transaction: savepoints, the telemetry fast lane, answers
+    uploads.py      saves too large for one transaction: slices, held rows, release, clean-up
+    tx.py           Tx: what a write operation sees (connection, id caches, merge state)
+    sample_log.py   the sample log's SQL (append, merge into ts_kv in chunks, latest upsert)
+    large_values.py values over 900 bytes kept out of the clustered tables (kv_blob)
+    history.py      where a read of history looks (ts_kv, or with unmerged rows on a full disk)
     connection.py   opening connections (pragmas, WAL), reading one page
-    errors.py       SQLite constraint errors -> domain errors
+    errors.py       SQLite errors -> domain errors (a full disk -> StoreUnavailable)
     migrations.py   applying migrations/sqlite/*.sql, version in PRAGMA user_version
     entities.py     tenants, customers, users, device profiles, devices, credentials
     device_info.py  devices with their profile, customer and state; the inactivity query

@@ -21,6 +21,7 @@ from thingport.store.shared.values import (
     decode,
     encode,
 )
+from thingport.store.sqlite import large_values
 from thingport.store.sqlite.core import SQLiteCore
 from thingport.store.sqlite.tx import DEVICE_SEQ, Tx
 
@@ -35,7 +36,8 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         """Insert or replace attributes in one scope, all stamped ``ts``. An unknown device
         raises NotFound."""
         if entries:
-            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=False))
+            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=False),
+                              len(entries))
 
     async def add_attribute(
         self, device_id: UUID, scope: AttributeScope, entry: KvEntry, ts: int
@@ -43,11 +45,17 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         """Insert the attribute unless its key exists in the scope; whether it was inserted.
         An unknown device raises NotFound."""
         code, value = TYPE_CODE[entry.type], encode(entry.type, entry.value)
+        large = bool(large_values.value_size(code, value))
 
         def op(tx: Tx) -> bool:
             row = (tx.device_seq(device_id), SCOPE_CODE[scope], tx.key_id(entry.key), ts, code,
                    value)
-            return bool(tx.conn.execute(_INSERT_ATTRIBUTE_IF_ABSENT, row).rowcount)
+            if large:
+                row = large_values.out_of_line(tx.conn, row, 4)
+            added = bool(tx.conn.execute(_INSERT_ATTRIBUTE_IF_ABSENT, row).rowcount)
+            if large and not added:  # the blob has no owner
+                tx.conn.execute("DELETE FROM kv_blob WHERE id = ?", (row[5],))
+            return added
 
         return await self._write(op)
 
@@ -58,8 +66,8 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         if keys is not None and not keys:
             return []
         sql = (
-            "SELECT k.key, a.type, a.v, a.last_update_ts FROM attribute_kv a "
-            "JOIN key_dictionary k ON k.key_id = a.key "
+            f"SELECT k.key, {large_values.type_sql('a')}, {large_values.value_sql('a')}, "
+            "a.last_update_ts FROM attribute_kv a JOIN key_dictionary k ON k.key_id = a.key "
             f"WHERE a.device = {DEVICE_SEQ} AND a.scope = ?"
         )
         params: list[Any] = [str(device_id), SCOPE_CODE[scope]]
@@ -99,7 +107,8 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         so for them this is ``save_attributes``. An unknown device raises NotFound.
         """
         if entries:
-            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=True))
+            await self._write(_save_attributes_op(device_id, scope, entries, ts, track=True),
+                              len(entries))
 
     async def delete_attributes_tracked(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
@@ -126,7 +135,8 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
             # A select then a delete is as atomic as DELETE ... RETURNING here: nothing but
             # this writer thread writes, and the values need a join RETURNING cannot make.
             rows = tx.conn.execute(
-                "SELECT k.key, c.deleted, a.type, a.v, a.last_update_ts FROM attribute_change c "
+                f"SELECT k.key, c.deleted, {large_values.type_sql('a')}, "
+                f"{large_values.value_sql('a')}, a.last_update_ts FROM attribute_change c "
                 "JOIN key_dictionary k ON k.key_id = c.key "
                 "LEFT JOIN attribute_kv a ON a.device = c.device AND a.scope = ? "
                 "AND a.key = c.key WHERE c.device = ? ORDER BY k.key",
@@ -152,9 +162,11 @@ class SQLiteAttributes(SQLiteCore, AttributeStore):
         )
 
 
+# An upsert (not INSERT OR REPLACE) so that a replaced out-of-line value's trigger fires.
 _UPSERT_ATTRIBUTE: Final = (
-    "INSERT OR REPLACE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device, scope, key) DO UPDATE SET "
+    "last_update_ts = excluded.last_update_ts, type = excluded.type, v = excluded.v"
 )
 _INSERT_ATTRIBUTE_IF_ABSENT: Final = (
     "INSERT OR IGNORE INTO attribute_kv (device, scope, key, last_update_ts, type, v) "
@@ -172,6 +184,7 @@ def _save_attributes_op(
     for the device's next attribute-update poll."""
     scope_code = SCOPE_CODE[scope]
     prepared = [(e.key, TYPE_CODE[e.type], encode(e.type, e.value)) for e in entries]
+    large = any(large_values.value_size(code, v) for _, code, v in prepared)
     # A device is told about shared attributes only (ThingsBoard's rule): a change in another
     # scope would be a pending change with no value the device may see.
     track = track and scope_code == SHARED_SCOPE_CODE
@@ -179,6 +192,9 @@ def _save_attributes_op(
     def op(tx: Tx) -> None:
         seq = tx.device_seq(device_id)
         rows = [(seq, scope_code, tx.key_id(k), ts, code, v) for k, code, v in prepared]
+        if large:
+            rows = [large_values.out_of_line(tx.conn, row, 4)
+                    if large_values.value_size(row[4], row[5]) else row for row in rows]
         tx.conn.executemany(_UPSERT_ATTRIBUTE, rows)
         if track:
             tx.conn.executemany(_RECORD_CHANGE, [(seq, row[2], 0, ts) for row in rows])

@@ -54,6 +54,7 @@ from thingport.store.shared.rows import user as _user
 from thingport.store.shared.rows import user_credentials as _user_credentials
 from thingport.store.sqlite.connection import read_page
 from thingport.store.sqlite.device_info import SQLiteDeviceInfos
+from thingport.store.sqlite.logins import SQLiteLogins
 from thingport.store.sqlite.tx import Tx
 
 _BY_CREDENTIALS_ID: Final = (
@@ -66,19 +67,21 @@ def _s(uuid: UUID | None) -> str | None:
     return None if uuid is None else str(uuid)
 
 
-class SQLiteEntities(SQLiteDeviceInfos, EntityStore):
+class SQLiteEntities(SQLiteDeviceInfos, SQLiteLogins, EntityStore):
     """The store contract's entities part, for ``SQLiteStore``."""
 
     # -- tenants -----------------------------------------------------------------------------
     async def save_tenant(self, tenant: Tenant) -> None:
-        """Insert or update a tenant."""
+        """Insert or update a tenant (with the default tenant profile unless it names one)."""
         params = _tenant_params(tenant)
 
         def op(tx: Tx) -> None:
             tx.conn.execute(
-                f"INSERT INTO tenant ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                f"INSERT INTO tenant ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, "
+                "COALESCE(?, (SELECT id FROM tenant_profile WHERE is_default))) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, email = excluded.email, "
-                "additional_info = excluded.additional_info",
+                "additional_info = excluded.additional_info, "
+                "tenant_profile_id = excluded.tenant_profile_id",
                 params,
             )
 
@@ -384,7 +387,7 @@ class SQLiteEntities(SQLiteDeviceInfos, EntityStore):
                 return
             seq = row[0]
             # No foreign keys on the hot tables (see the schema), so delete their rows here.
-            for table in ("ts_kv", "ts_kv_log", "ts_kv_latest", "attribute_kv",
+            for table in ("ts_kv", "ts_kv_log", "ts_kv_held", "ts_kv_latest", "attribute_kv",
                           "attribute_change"):
                 tx.conn.execute(f"DELETE FROM {table} WHERE device = ?", (seq,))
             # These have cascading foreign keys too; deleting them here keeps this correct
@@ -434,8 +437,9 @@ class SQLiteEntities(SQLiteDeviceInfos, EntityStore):
 
 def _upsert_user_credentials(conn: sqlite3.Connection, c: UserCredentials) -> None:
     conn.execute(
-        f"INSERT INTO user_credentials ({USER_CREDENTIALS_COLUMNS}) VALUES (?, ?, ?, ?) "
+        f"INSERT INTO user_credentials ({USER_CREDENTIALS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
-        "activate_token = excluded.activate_token, enabled = excluded.enabled",
+        "activate_token = excluded.activate_token, enabled = excluded.enabled, "
+        "failed_login_attempts = excluded.failed_login_attempts, locked_at = excluded.locked_at",
         _user_credentials_params(c),
     )

@@ -9,10 +9,12 @@ from thingport.store.sqlite.commands import SQLiteCommands
 from thingport.store.sqlite.entities import SQLiteEntities
 from thingport.store.sqlite.ota import SQLiteOta
 from thingport.store.sqlite.telemetry import SQLiteTelemetry
+from thingport.store.sqlite.tenant_profiles import SQLiteTenantProfiles
 
 
 class SQLiteStore(
-    SQLiteEntities, SQLiteTelemetry, SQLiteAttributes, SQLiteCommands, SQLiteOta, Store
+    SQLiteEntities, SQLiteTelemetry, SQLiteAttributes, SQLiteCommands, SQLiteOta,
+    SQLiteTenantProfiles, Store
 ):
     """The default store: a single SQLite file in WAL mode.
 
@@ -21,8 +23,10 @@ class SQLiteStore(
     forever) is how long time-series points are kept.
     """
 
-    def __init__(self, path: str, *, ts_ttl_days: int = 0, **options: int) -> None:
-        super().__init__(path, **options)
+    def __init__(
+        self, path: str, *, ts_ttl_days: int = 0, holder: str = "thingport", **options: int
+    ) -> None:
+        super().__init__(path, holder=holder, **options)
         self._ts_ttl_days = ts_ttl_days
 
     async def maintain(self) -> int:

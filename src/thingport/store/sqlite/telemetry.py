@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from thingport.domain.model import Aggregation, DataType, KvEntry, TsKvEntry
-from thingport.errors import NotFound
+from thingport.errors import NotFound, StoreUnavailable
 from thingport.store.base import TelemetryStore
 from thingport.store.shared.values import CODE_DOUBLE, CODE_LONG, CODE_TYPE, TYPE_CODE, decode
+from thingport.store.sqlite import history, large_values, uploads
 from thingport.store.sqlite.core import SQLiteCore
-from thingport.store.sqlite.sample_log import Row, newest_rows
-from thingport.store.sqlite.tx import DEVICE_SEQ, KEY_ID, Tx
+from thingport.store.sqlite.sample_log import newest_rows
+from thingport.store.sqlite.tx import DEVICE_SEQ, Tx
 from thingport.store.sqlite.writer import TelemetryOp
+
+#: Rows built between two yields to the event loop, for a call with very many samples.
+_ROWS_PER_YIELD: Final = 20_000
 
 
 class SQLiteTelemetry(SQLiteCore, TelemetryStore):
@@ -28,9 +32,20 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _merge_log(self) -> None:
-        """Merge the sample log into ts_kv, so that a read of ts_kv sees every acknowledged
-        sample (one writer round trip; it writes nothing when the log is empty)."""
-        await self._write(lambda tx: tx.merge_log())
+        """Merge the released upload and the sample log into ts_kv, so that a read of ts_kv
+        sees every acknowledged sample: one writer round trip per bounded chunk, other writes
+        in between; it writes nothing when there is nothing to merge."""
+        while await self._write(lambda tx: tx.merge_step()):
+            pass
+
+    async def _merged(self) -> bool:
+        """``_merge_log``; False when the store cannot write now (a full disk): the caller
+        then reads the unmerged rows too (``pending_history``)."""
+        try:
+            await self._merge_log()
+        except StoreUnavailable:
+            return False
+        return True
 
     # -- time series -------------------------------------------------------------------------
     async def save_telemetry(
@@ -38,39 +53,35 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
     ) -> None:
         """Store time-series entries (groups sharing a timestamp) and advance the latest values.
         A later write at an equal (device, key, ts) replaces the earlier; the latest value moves
-        only forward in time. An unknown device raises NotFound."""
+        only forward in time. An unknown device raises NotFound. All or nothing: a call with
+        more samples than a transaction should hold is written in slices (``uploads.py``) and
+        becomes visible at once."""
         if not self._open:
             raise RuntimeError("SQLiteStore is not open")
-        codes, double = TYPE_CODE, DataType.DOUBLE
         # The rows are built here, on the event loop, while the writer thread (the bottleneck)
         # is busy with the previous commit; it then only has to concatenate them.
         seq = self._device_seqs.get(device_id)
-        rows: list[Any] | None = None
-        newest: list[Row] | None = None
-        if seq is not None:
-            key_ids = self._key_ids
-            try:
-                rows = [
-                    (seq, key_ids[e.key], ts, codes[e.type],
-                     float(e.value) if e.type is double else e.value)
-                    for ts, entries in batch
-                    for e in entries
-                ]
-            except KeyError:  # a key never committed before: the writer will add it
+        keys = self._key_ids
+        if len(batch) == 1 and len(batch[0][1]) <= _ROWS_PER_YIELD:  # the usual request
+            rows = _rows_now(batch, seq, keys)
+            if rows is None:  # a key never committed before: the writer will add it
                 seq = None
-            else:
-                newest = newest_rows(rows)
-        if rows is None or seq is None:
-            rows = [
-                (e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
-                for ts, entries in batch
-                for e in entries
-            ]
+                rows = _rows_now(batch, None, keys)
+        else:
+            rows = await _rows(batch, seq, keys)
+            if rows is None:
+                seq = None
+                rows = await _rows(batch, None, keys)
+        assert rows is not None
         if not rows:
             return
+        large = large_values.mark_large(rows, 2 if seq is None else 3)
+        upload = len(rows) > uploads.SLICE_ROWS or bool(
+            large and sum(size for _, size in large) > uploads.SLICE_BYTES)
+        newest = newest_rows(rows) if seq is not None and not upload else None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._writer.put(TelemetryOp(device_id, seq, rows, newest, future, loop))
+        self._writer.put(TelemetryOp(device_id, seq, rows, newest, future, loop, large, upload))
         await future
 
     async def get_latest_telemetry(
@@ -81,7 +92,8 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
         if keys is not None and not keys:
             return []
         sql = (
-            "SELECT k.key, l.ts, l.type, l.v FROM ts_kv_latest l "
+            f"SELECT k.key, l.ts, {large_values.type_sql('l')}, {large_values.value_sql('l')} "
+            "FROM ts_kv_latest l "
             f"JOIN key_dictionary k ON k.key_id = l.key WHERE l.device = {DEVICE_SEQ}"
         )
         params: list[Any] = [str(device_id)]
@@ -107,11 +119,12 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
         bounds), newest first unless ``descending`` is False. A limit below 1 gives nothing."""
         if limit < 1 or end_ts <= start_ts:
             return []
+        merged = await self._merged()
         sql = (
-            f"SELECT ts, type, v FROM ts_kv WHERE device = {DEVICE_SEQ} AND key = {KEY_ID} "
-            f"AND ts >= ? AND ts < ? ORDER BY ts {'DESC' if descending else 'ASC'} LIMIT ?"
+            f"SELECT ts, type, v FROM {history.source(not merged)} "
+            f"ORDER BY ts {'DESC' if descending else 'ASC'} LIMIT ?6"
         )
-        params = (str(device_id), key, start_ts, end_ts, limit)
+        params = (start_ts, None, str(device_id), key, end_ts, limit)
 
         def read(conn: sqlite3.Connection) -> list[TsKvEntry]:
             return [
@@ -119,7 +132,6 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                 for ts, code, v in conn.execute(sql, params)
             ]
 
-        await self._merge_log()
         return await self._read(read)
 
     async def aggregate_telemetry(
@@ -149,11 +161,13 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
             "" if aggregation is Aggregation.COUNT
             else f" AND type IN ({CODE_LONG}, {CODE_DOUBLE})"
         )
+        # Out-of-line values are text: their flagged codes are never numeric, and COUNT
+        # counts them all the same, so the merged case reads ts_kv itself.
+        source = (f"ts_kv t WHERE {history.in_range('t')}" if await self._merged()
+                  else f"{history.PENDING} WHERE 1")
         sql = (
-            f"SELECT (ts - ?1) / ?2 AS bucket, {function}, sum(type = {CODE_DOUBLE}) FROM ts_kv "
-            f"WHERE device = {DEVICE_SEQ.replace('?', '?3')} "
-            f"AND key = {KEY_ID.replace('?', '?4')} "
-            f"AND ts >= ?1 AND ts < ?5{numeric} GROUP BY bucket ORDER BY bucket"
+            f"SELECT (ts - ?1) / ?2 AS bucket, {function}, sum(type = {CODE_DOUBLE}) "
+            f"FROM {source}{numeric} GROUP BY bucket ORDER BY bucket"
         )
         params = (start_ts, interval, str(device_id), key, end_ts)
 
@@ -178,7 +192,6 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                     out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
             return out
 
-        await self._merge_log()
         return await self._read(read)
 
     async def get_telemetry_keys(self, device_id: UUID) -> list[str]:
@@ -223,7 +236,7 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                     (seq, kid, *bound_params),
                 )
                 latest_deleted = conn.execute(
-                    f"SELECT 1 FROM ts_kv_latest WHERE device = ? AND key = ?{bounds}",
+                    f"SELECT type, v FROM ts_kv_latest WHERE device = ? AND key = ?{bounds}",
                     (seq, kid, *bound_params),
                 ).fetchone()
                 if latest_deleted is None:
@@ -240,19 +253,25 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                         "DELETE FROM ts_kv_latest WHERE device = ? AND key = ?", (seq, kid)
                     )
                 else:
+                    code, v = large_values.copy(conn, newest[1], newest[2])
                     conn.execute(
                         "UPDATE ts_kv_latest SET ts = ?, type = ?, v = ? "
-                        "WHERE device = ? AND key = ?",
-                        (*newest, seq, kid),
-                    )
+                        "WHERE device = ? AND key = ?", (newest[0], code, v, seq, kid))
+                    if code & large_values.OUT_OF_LINE:
+                        tx.latest_refs.add((seq, kid))
+                    # ts_kv_latest has no update trigger (see upsert_latest): free it here.
+                    if latest_deleted[0] & large_values.OUT_OF_LINE:
+                        conn.execute("DELETE FROM kv_blob WHERE id = ?", (latest_deleted[1],))
 
+        # In bounded steps first: the op's own merge then finds little or nothing left.
+        await self._merge_log()
         await self._write(op)
-
 
     async def delete_telemetry_before(self, cutoff_ts: int, batch: int = 10_000) -> int:
         """Delete every time-series point older than ``cutoff_ts`` (latest values stay), in
         transactions of at most ``batch`` rows, so that other writes never wait long behind
         retention. Returns how many points went."""
+        await self._merge_log()
         pairs: list[tuple[int, int]] = await self._read(
             lambda conn: conn.execute("SELECT device, key FROM ts_kv_latest").fetchall())
         deleted = 0
@@ -275,3 +294,45 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
             deleted += removed
             pairs = pairs[finished:]
         return deleted
+
+
+def _rows_now(
+    batch: Sequence[tuple[int, Sequence[KvEntry]]], seq: int | None, key_ids: dict[str, int]
+) -> list[Any] | None:
+    """``_rows`` in one go, for a batch of few samples (the usual request)."""
+    codes, double = TYPE_CODE, DataType.DOUBLE
+    if seq is None:
+        return [(e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
+                for ts, entries in batch for e in entries]
+    try:
+        return [(seq, key_ids[e.key], ts, codes[e.type],
+                 float(e.value) if e.type is double else e.value)
+                for ts, entries in batch for e in entries]
+    except KeyError:
+        return None
+
+
+async def _rows(
+    batch: Sequence[tuple[int, Sequence[KvEntry]]], seq: int | None, key_ids: dict[str, int]
+) -> list[Any] | None:
+    """The writer's rows for ``batch``: finished (device seq, key id, ts, code, value) rows
+    when ``seq`` is known, else (key, ts, code, value); None when a key has no published id.
+    A batch with very many samples gives the event loop a turn now and then."""
+    codes, double = TYPE_CODE, DataType.DOUBLE
+    rows: list[Any] = []
+    since_yield = 0
+    for ts, entries in batch:
+        if seq is not None:
+            try:
+                rows.extend((seq, key_ids[e.key], ts, codes[e.type],
+                             float(e.value) if e.type is double else e.value) for e in entries)
+            except KeyError:
+                return None
+        else:
+            rows.extend((e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
+                        for e in entries)
+        since_yield += len(entries)
+        if since_yield >= _ROWS_PER_YIELD:
+            since_yield = 0
+            await asyncio.sleep(0)
+    return rows

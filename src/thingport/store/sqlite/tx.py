@@ -14,17 +14,29 @@ One process per database file: the writer's caches assume nobody else writes to 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Final, cast
 from uuid import UUID
 
 from thingport.store.shared.errors import device_not_found
-from thingport.store.sqlite.sample_log import MERGE_LOG
+from thingport.store.sqlite.sample_log import CHUNK_ROWS, first_seq, merge_range
 
 _DEVICE_CACHE_LIMIT: Final = 200_000
 
 # Resolves a device UUID inside the query, so readers need no cache of their own.
 DEVICE_SEQ: Final = "(SELECT seq FROM device WHERE id = ?)"
 KEY_ID: Final = "(SELECT key_id FROM key_dictionary WHERE key = ?)"
+
+
+@dataclass(slots=True)
+class Released:
+    """An upload whose last slice committed (it was acknowledged): its held rows, not merged
+    yet, are ``first..last`` of ts_kv_held."""
+
+    id: int
+    first: int
+    last: int
+    large: bool
 
 
 class Tx:
@@ -42,9 +54,19 @@ class Tx:
         self.conn = conn
         self.keys: dict[str, int] = {}
         self.devices: dict[UUID, int] = {}
-        #: Samples appended to ts_kv_log since the last merge (it drives when to merge; reads
-        #: do not rely on it: they merge whatever is there).
+        #: Samples appended to ts_kv_log since the last merge, and the bytes of their large
+        #: values (they drive when to merge; reads do not rely on them: they merge whatever is
+        #: there). ``log_large``: the log may hold marked large values.
         self.log_rows = 0
+        self.log_bytes = 0
+        self.log_large = False
+        #: The released upload still (partly) in ts_kv_held. While there is one, the log is
+        #: not merged: every sample in it was logged after the upload was acknowledged.
+        self.released: Released | None = None
+        #: Every (device, key) whose latest value may be out of line (``upsert_latest``); it
+        #: only grows (an entry that is not out of line any more costs one read), so a rolled
+        #: back transaction cannot make it miss one.
+        self.latest_refs: set[tuple[int, int]] = set()
         #: Keys inserted by the running operation, forgotten if its savepoint rolls back.
         self.new_keys: list[str] = []
         # Shared with the event loop, which only reads them; written here after COMMIT only.
@@ -57,12 +79,40 @@ class Tx:
     def load_keys(self) -> None:
         self.keys = dict(self.conn.execute("SELECT key, key_id FROM key_dictionary"))
         self._published_keys.update(self.keys)
+        self.latest_refs.update(self.conn.execute(
+            "SELECT device, key FROM ts_kv_latest WHERE type & 16"))
+
+    def merge_step(self) -> bool:
+        """Merge one bounded chunk, within the open transaction: of the released upload if
+        there is one, else of the log. Whether more is left to merge."""
+        conn = self.conn
+        released = self.released
+        if released is not None:
+            lo = first_seq(conn, "ts_kv_held", released.first, released.last)
+            if lo is not None:
+                merge_range(conn, "ts_kv_held", lo, min(released.last, lo + CHUNK_ROWS - 1),
+                            released.large)
+                return True
+            conn.execute("DELETE FROM ts_kv_upload WHERE id = ?", (released.id,))
+            self.released = None
+        lo = first_seq(conn, "ts_kv_log")
+        if lo is None:
+            self.log_rows = self.log_bytes = 0
+            self.log_large = False
+            return False
+        last = merge_range(conn, "ts_kv_log", lo, lo + CHUNK_ROWS - 1, self.log_large)
+        if first_seq(conn, "ts_kv_log") is None:
+            self.log_rows = self.log_bytes = 0
+            self.log_large = False
+            return False
+        self.log_rows = max(0, self.log_rows - (last - lo + 1))
+        return True
 
     def merge_log(self) -> None:
-        """Move every logged sample into ts_kv, within the open transaction."""
-        self.conn.execute(MERGE_LOG)
-        self.conn.execute("DELETE FROM ts_kv_log")
-        self.log_rows = 0
+        """Merge every released upload row and logged sample into ts_kv, within the open
+        transaction (callers that can wait merge first in bounded steps)."""
+        while self.merge_step():
+            pass
 
     def forget_all(self) -> None:
         """Drop every cached id: the transaction that may have created them rolled back."""

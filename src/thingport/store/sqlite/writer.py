@@ -3,20 +3,28 @@
 How a write travels::
 
     coroutine ──put(op)──> queue ──> writer thread: BEGIN IMMEDIATE
-                                       SAVEPOINT / op 1 / RELEASE      (a failing op rolls back
-                                       SAVEPOINT / op 2 / RELEASE       only its own savepoint)
-                                       one executemany for a run of telemetry ops (fast lane)
+                                       the batch's operations (batch.py)
+                                       a slice of the upload in progress (uploads.py)
                                      COMMIT (fsync: synchronous=FULL)
+                                     a chunk of the sample log merged (its own transaction)
     coroutine <──call_soon_threadsafe── every future of the batch resolved, only after COMMIT
 
 Everything queued while the previous transaction was committing goes into the next one, so the
 cost of the fsync is shared by all concurrent writers (group commit) and a caller is answered
-only once its data is durable. If SQLite rolls back the whole transaction by itself (disk full,
-I/O error), the batch is redone one operation at a time so that only the operations that cannot
-be written fail. A failed COMMIT fails the whole batch: none of it is durable.
+only once its data is durable. If SQLite rolls back the whole transaction by itself (disk
+full, I/O error), the batch is redone one operation at a time so that only the operations that
+cannot be written fail, with StoreUnavailable. A failed COMMIT fails the whole batch: none of
+it is durable.
+
+No transaction holds the writer long, so that one device cannot stall the others: a batch
+stops taking operations at ``BATCH_ROWS`` samples or ``BATCH_BYTES`` of large values; a
+save_telemetry larger than a slice is an upload (``uploads.py``) of which each transaction
+takes one slice, next to the other operations; the sample log is merged in bounded chunks,
+each in a transaction of its own between batches.
 
 An ``Op`` is a function of a ``Tx`` (``tx.py``), run in the batch's transaction; a
-``TelemetryOp`` carries ``save_telemetry``'s rows for the fast lane (``sample_log.py``).
+``TelemetryOp`` carries ``save_telemetry``'s rows for the fast lane (``sample_log.py``). Every
+commit is counted in fixed-bucket histograms (batch size, seconds held), for the metrics.
 """
 
 from __future__ import annotations
@@ -28,88 +36,50 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
 from concurrent.futures import Future as ThreadFuture
 from typing import Any, Final, cast
 from uuid import UUID
 
-from thingport.store.sqlite.connection import configure_writer, connect
-from thingport.store.sqlite.errors import translate
-from thingport.store.sqlite.migrations import migrate
-from thingport.store.sqlite.sample_log import (
-    INSERT_TS,
-    MERGE_INTERVAL_S,
-    MERGE_ROWS,
-    UPSERT_LATEST,
-    Row,
-    merge_newest,
-    newest_rows,
+from thingport.store.shared.histogram import BATCH_SIZE_BOUNDS, COMMIT_SECONDS_BOUNDS, Buckets
+from thingport.store.sqlite import uploads
+from thingport.store.sqlite.batch import (
+    Op,
+    TelemetryOp,
+    TransactionLost,
+    execute,
+    execute_one_by_one,
+    resolve,
 )
+from thingport.store.sqlite.connection import configure_writer, connect
+from thingport.store.sqlite.errors import translate, unavailable
+from thingport.store.sqlite.migrations import migrate
+from thingport.store.sqlite.sample_log import MERGE_BYTES, MERGE_INTERVAL_S, MERGE_ROWS
 from thingport.store.sqlite.tx import Tx
+
+__all__ = ["DEFAULT_BATCH_LIMIT", "Op", "TelemetryOp", "Writer"]
 
 #: How many queued operations one transaction takes at most. Large enough to absorb a burst of
 #: concurrent requests in one fsync, small enough that the first caller is not kept waiting long.
 DEFAULT_BATCH_LIMIT: Final = 1024
+#: A batch takes no more operations once it holds this many samples (or attribute entries)...
+BATCH_ROWS: Final = 10_000
+#: ...or this many bytes of large values.
+BATCH_BYTES: Final = 4 * 2**20
+#: How long the writer waits before it tries again a merge or the clean-up of a failed upload
+#: that failed (a full disk), instead of trying at every batch.
+RETRY_S: Final = 1.0
 
 log = logging.getLogger(__name__)
 
 
-class Op:
-    """A queued write: a function run inside the batch's transaction."""
+class _AbortStep(Op):
+    """The writer's own step that deletes what a failed upload had written."""
 
-    __slots__ = ("fn", "future", "loop")
-
-    def __init__(
-        self, fn: Callable[[Tx], Any], future: asyncio.Future[Any],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.fn = fn
-        self.future = future
-        self.loop = loop
-
-
-class TelemetryOp:
-    """A queued save_telemetry, taken by the writer's fast lane.
-
-    Resolved (``seq`` set): ``rows`` are finished (device, key id, ts, type, value) rows and
-    ``newest`` the rows for ts_kv_latest, all prepared on the event loop from published ids.
-    Unresolved (a device or key not published yet): ``rows`` are (key, ts, type, value) and the
-    writer maps them.
-    """
-
-    __slots__ = ("device_id", "future", "loop", "newest", "rows", "seq")
-
-    def __init__(
-        self, device_id: UUID, seq: int | None, rows: list[Any], newest: list[Row] | None,
-        future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.device_id = device_id
-        self.seq = seq
-        self.rows = rows
-        self.newest = newest
-        self.future = future
-        self.loop = loop
+    __slots__ = ()
 
 
 _STOP: Final = object()
-
-
-class _TransactionLost(Exception):
-    """SQLite rolled back the whole transaction by itself (disk full, I/O error)."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in items:
-        if future.done():  # the caller was cancelled; its write is committed all the same
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
 
 
 class Writer:
@@ -129,10 +99,21 @@ class Writer:
             target=self._main, name="thingport-sqlite-writer", daemon=True
         )
         self._tx: Tx | None = None
+        #: Uploads waiting for their slices, the first one in progress.
+        self._uploads: deque[tuple[uploads.Upload, TelemetryOp]] = deque()
+        #: Failed uploads whose held rows are still to delete.
+        self._aborts: list[uploads.Upload] = []
+        self._retry_at = 0.0  # of a failed merge or clean-up
+        self._unavailable = False  # a merge failed for want of space: logged once
         self.conn: sqlite3.Connection | None = None
         self.transactions = 0
         self.operations = 0
         self.largest_batch = 0
+        #: Per batch transaction: operations in it, seconds from BEGIN to the end of COMMIT.
+        self.batch_sizes = Buckets(BATCH_SIZE_BOUNDS)
+        self.commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
+        #: Per merge transaction (a chunk of the sample log or of a released upload).
+        self.merge_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
 
     # -- called from the event loop ----------------------------------------------------------
     async def start(self) -> None:
@@ -163,8 +144,10 @@ class Writer:
             self.conn = conn
             self._tx = Tx(conn, self._published_keys, self._published_devices)
             self._tx.load_keys()
-            # Samples a crash left unmerged are merged with the next ones.
-            self._tx.log_rows = conn.execute("SELECT count(*) FROM ts_kv_log").fetchone()[0]
+            # Samples a crash left unmerged are merged with the next ones; an upload it left
+            # unreleased was never acknowledged and goes.
+            self._tx.released = uploads.recover(conn)
+            self._reload()
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -173,71 +156,170 @@ class Writer:
         self._started.set_result(None)
         self._loop()
 
+    def _reload(self) -> None:
+        """Read the merge state back from the database (at start, and after a transaction
+        that failed, since the state may have changed within it)."""
+        tx = cast(Tx, self._tx)
+        tx.log_rows = tx.conn.execute("SELECT count(*) FROM ts_kv_log").fetchone()[0]
+        tx.log_large = tx.log_rows > 0
+        tx.log_bytes = 0
+        tx.released = uploads.load_released(tx.conn)
+
     def _loop(self) -> None:
-        get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self._batch_limit
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         tx = cast(Tx, self._tx)
         logged_since: float | None = time.monotonic() if tx.log_rows else None
         stopping = False
-        while not stopping:
+        while True:
+            if stopping and not self._uploads and not self._aborts:
+                break
+            now = time.monotonic()
+            waiting = self._uploads or self._aborts or tx.released is not None
             try:
-                if logged_since is None:
+                if stopping or (waiting and now >= self._retry_at):
+                    item = get_nowait()
+                elif waiting:
+                    item = get(timeout=self._retry_at - now)
+                elif logged_since is None:
                     item = get()
                 else:
-                    item = get(timeout=max(0.0, logged_since + MERGE_INTERVAL_S
-                                           - time.monotonic()))
+                    item = get(timeout=max(0.0, logged_since + MERGE_INTERVAL_S - now))
             except queue.Empty:
                 item = None
-            batch: list[Op | TelemetryOp] = []
-            while item is not None:
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(cast("Op | TelemetryOp", item))
-                if len(batch) >= limit:
-                    break
-                try:
-                    item = get_nowait()
-                except queue.Empty:
-                    break
+            batch, stopping = self._take(item, stopping)
+            step = self._next_step()
+            if step is not None:
+                batch.append(step)
             if batch:
-                self._run_batch(batch)
+                results, errors = self._run_batch(batch)
+                if step is not None:
+                    self._after_step(step, results[-1], errors[-1])
             if tx.log_rows and logged_since is None:
                 logged_since = time.monotonic()
-            if logged_since is not None and (
-                stopping or tx.log_rows >= MERGE_ROWS
-                or time.monotonic() - logged_since >= MERGE_INTERVAL_S
+            if time.monotonic() >= self._retry_at and (
+                tx.released is not None
+                or (logged_since is not None and (
+                    stopping or tx.log_rows >= MERGE_ROWS or tx.log_bytes >= MERGE_BYTES
+                    or time.monotonic() - logged_since >= MERGE_INTERVAL_S))
             ):
                 self._merge()
                 logged_since = time.monotonic() if tx.log_rows else None
+        # Stopping: everything acknowledged goes into ts_kv before the thread ends.
+        while (tx.log_rows or tx.released is not None) and self._merge():
+            pass
 
-    def _merge(self) -> None:
-        """Merge the sample log into ts_kv in a transaction of its own. A failure leaves the
-        samples in the log, where reads still find them after their own merge."""
+    def _take(self, item: object, stopping: bool) -> tuple[list[Op | TelemetryOp], bool]:
+        """The next batch: ``item`` and whatever else is queued, within the batch's budget.
+        Uploads go to their own queue. Whether the stop signal came."""
+        batch: list[Op | TelemetryOp] = []
+        append, get_nowait, limit = batch.append, self._queue.get_nowait, self._batch_limit
+        rows = size = 0
+        while item is not None:
+            if item is _STOP:
+                return batch, True
+            if type(item) is TelemetryOp:
+                if item.upload:
+                    upload = uploads.Upload(item.device_id, item.seq, item.rows, item.large)
+                    self._uploads.append((upload, item))
+                else:
+                    append(item)
+                    rows += len(item.rows)
+                    size += item.large_bytes
+            else:
+                append(item)  # type: ignore[arg-type]
+                rows += item.weight  # type: ignore[attr-defined]
+            if len(batch) >= limit or rows >= BATCH_ROWS or size >= BATCH_BYTES:
+                break
+            try:
+                item = get_nowait()
+            except queue.Empty:
+                break
+        return batch, stopping
+
+    def _next_step(self) -> Op | None:
+        """The writer's own operation for this batch: the clean-up of a failed upload, or the
+        next slice of the upload in progress (its last one only once no released upload is
+        left to merge: the log must be merged before it, and after the previous one)."""
+        if self._aborts:
+            if time.monotonic() < self._retry_at:
+                return None
+            failed = self._aborts[0]
+            return _AbortStep(lambda tx: uploads.abort(tx.conn, failed), None, None)
+        if not self._uploads:
+            return None
+        upload = self._uploads[0][0]
+        tx = cast(Tx, self._tx)
+        if tx.released is not None and upload.is_last_slice():
+            return None
+        return Op(lambda tx: uploads.run_slice(tx, upload), None, None)
+
+    def _after_step(self, step: Op, result: Any, error: BaseException | None) -> None:
+        """Apply what the writer's own step did, now that its batch committed (or failed)."""
+        if type(step) is _AbortStep:
+            if error is None:
+                self._aborts.pop(0)
+            else:
+                self._retry_at = time.monotonic() + RETRY_S
+            return
+        upload, op = self._uploads[0]
+        if error is None:
+            progress = cast(uploads.Progress, result)
+            progress.apply(upload)
+            if progress.released is None:
+                return
+            cast(Tx, self._tx).released = progress.released
+        elif upload.id is not None:
+            self._aborts.append(upload)
+        self._uploads.popleft()
+        resolve([op], [None], [error])
+
+    def _merge(self) -> bool:
+        """Merge one chunk (of the released upload, else of the sample log) in a transaction
+        of its own; whether more is left. A failure leaves the rows where they were, where
+        reads still find them, and is tried again after RETRY_S."""
         tx = cast(Tx, self._tx)
         conn = tx.conn
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            tx.merge_log()
+            more = tx.merge_step()
             conn.execute("COMMIT")
-        except sqlite3.Error:
-            log.exception("merging the sample log failed; it stays and is merged later")
+        except sqlite3.Error as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._reload()
+            self._retry_at = time.monotonic() + RETRY_S
+            if unavailable(exc) is None:
+                log.exception("merging the sample log failed; it stays and is merged later")
+            elif not self._unavailable:
+                self._unavailable = True
+                log.warning("merging the sample log failed (%s); reads still see it, and it "
+                            "is merged once the store can write again", exc)
+            return False
+        if self._unavailable:
+            self._unavailable = False
+            log.warning("merging the sample log works again")
+        self.merge_seconds.observe(time.perf_counter() - started)
+        return more
 
-    def _run_batch(self, batch: list[Op | TelemetryOp]) -> None:
+    def _run_batch(
+        self, batch: list[Op | TelemetryOp]
+    ) -> tuple[list[Any], list[BaseException | None]]:
         tx = cast(Tx, self._tx)
         conn = tx.conn
         n = len(batch)
         results: list[Any] = [None] * n
         errors: list[BaseException | None] = [None] * n
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._execute(tx, batch, range(n), results, errors)
-            except _TransactionLost:
+                execute(tx, batch, range(n), results, errors)
+            except TransactionLost:
                 tx.forget_all()
-                self._execute_one_by_one(tx, batch, results, errors)
+                execute_one_by_one(tx, batch, results, errors)
             conn.execute("COMMIT")
         except Exception as exc:
             # BEGIN or COMMIT failed: nothing of this batch is durable.
@@ -246,157 +328,18 @@ class Writer:
                     conn.execute("ROLLBACK")
             with contextlib.suppress(sqlite3.Error):
                 tx.forget_all()
+                self._reload()
+            failure = translate(exc)
             for k in range(n):
                 results[k] = None
-                errors[k] = errors[k] or exc
+                errors[k] = errors[k] or failure
         else:
             tx.publish()
+            self.commit_seconds.observe(time.perf_counter() - started)
+            self.batch_sizes.observe(n)
         self.transactions += 1
         self.operations += n
         self.largest_batch = max(self.largest_batch, n)
-        self._resolve(batch, results, errors)
-
-    def _execute(
-        self, tx: Tx, batch: list[Op | TelemetryOp], indices: range,
-        results: list[Any], errors: list[BaseException | None],
-    ) -> None:
-        """Run batch[indices] in the open transaction: each operation in its own savepoint,
-        each run of consecutive telemetry operations through the fast lane."""
-        i, end = indices.start, indices.stop
-        while i < end:
-            if type(batch[i]) is TelemetryOp:
-                j = i + 1
-                while j < end and type(batch[j]) is TelemetryOp:
-                    j += 1
-                self._run_telemetry(tx, cast(list[TelemetryOp], batch[i:j]), i, errors)
-            else:
-                j = i + 1
-                self._run_op(tx, cast(Op, batch[i]), i, results, errors)
-            i = j
-
-    def _execute_one_by_one(
-        self, tx: Tx, batch: list[Op | TelemetryOp], results: list[Any],
-        errors: list[BaseException | None],
-    ) -> None:
-        """SQLite rolled the whole transaction back (disk full, I/O error), taking the work of
-        innocent operations with it. Redo the batch one operation at a time in a new
-        transaction; an operation that loses the transaction again is failed alone and the
-        others are redone once more. Each round drops one operation, so this ends."""
-        pending = list(range(len(batch)))
-        conn = tx.conn
-        while True:
-            for k in pending:
-                results[k] = errors[k] = None
-            conn.execute("BEGIN IMMEDIATE")
-            for position, k in enumerate(pending):
-                try:
-                    self._execute(tx, batch, range(k, k + 1), results, errors)
-                except _TransactionLost as lost:
-                    errors[k] = lost.cause
-                    tx.forget_all()
-                    del pending[position]
-                    break
-            else:
-                return  # the caller commits
-
-    @staticmethod
-    def _run_op(
-        tx: Tx, op: Op, index: int, results: list[Any], errors: list[BaseException | None]
-    ) -> None:
-        conn = tx.conn
-        conn.execute("SAVEPOINT op")
-        tx.new_keys.clear()
-        try:
-            results[index] = op.fn(tx)
-        except Exception as exc:
-            if not conn.in_transaction:
-                raise _TransactionLost(exc) from exc
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            for key in tx.new_keys:
-                tx.keys.pop(key, None)
-            errors[index] = translate(exc)
-        else:
-            conn.execute("RELEASE op")
-
-    @staticmethod
-    def _run_telemetry(
-        tx: Tx, ops: list[TelemetryOp], offset: int, errors: list[BaseException | None]
-    ) -> None:
-        """Write a run of consecutive telemetry operations with one executemany per table.
-
-        Keys are added to the dictionary outside any savepoint: a key nobody ended up using is
-        harmless. If the shared statement fails (a value SQLite cannot bind, say), each
-        operation is retried alone in its own savepoint so that only the culprit fails.
-        """
-        conn = tx.conn
-        keys = tx.keys
-        rows: list[Row] = []
-        # (index in the batch, its rows' span, its rows for ts_kv_latest)
-        spans: list[tuple[int, int, int, list[Row]]] = []
-        for index, op in enumerate(ops, offset):
-            start = len(rows)
-            try:
-                seq = tx.device_seq(op.device_id)
-                if op.seq == seq:
-                    rows.extend(op.rows)
-                    newest = cast(list[Row], op.newest)
-                else:
-                    if op.seq is not None:  # a device deleted, then created again with its id
-                        rows.extend((seq, *row[1:]) for row in op.rows)
-                    else:
-                        for key, ts, code, value in op.rows:
-                            kid = keys.get(key)
-                            if kid is None:
-                                kid = tx.key_id(key)
-                            rows.append((seq, kid, ts, code, value))
-                    newest = newest_rows(rows[start:])
-            except Exception as exc:
-                if not conn.in_transaction:
-                    raise _TransactionLost(exc) from exc
-                del rows[start:]
-                errors[index] = exc
-                continue
-            spans.append((index, start, len(rows), newest))
-        tx.new_keys.clear()
-        if not rows:
-            return
-        conn.execute("SAVEPOINT telemetry")
-        try:
-            conn.executemany(INSERT_TS, rows)
-            conn.executemany(UPSERT_LATEST, merge_newest([span[3] for span in spans]))
-        except Exception as exc:
-            if not conn.in_transaction:
-                raise _TransactionLost(exc) from exc
-            conn.execute("ROLLBACK TO telemetry")
-            conn.execute("RELEASE telemetry")
-        else:
-            conn.execute("RELEASE telemetry")
-            tx.log_rows += len(rows)
-            return
-        for index, start, end, newest in spans:
-            conn.execute("SAVEPOINT telemetry")
-            try:
-                conn.executemany(INSERT_TS, rows[start:end])
-                conn.executemany(UPSERT_LATEST, newest)
-            except Exception as exc:
-                if not conn.in_transaction:
-                    raise _TransactionLost(exc) from exc
-                conn.execute("ROLLBACK TO telemetry")
-                errors[index] = translate(exc)
-            else:
-                tx.log_rows += end - start
-            conn.execute("RELEASE telemetry")
-
-    @staticmethod
-    def _resolve(
-        batch: list[Op | TelemetryOp], results: list[Any], errors: list[BaseException | None]
-    ) -> None:
-        # One wake-up of each event loop per batch, not one per operation.
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for op, result, error in zip(batch, results, errors, strict=True):
-            by_loop.setdefault(op.loop, []).append((op.future, result, error))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
-                loop.call_soon_threadsafe(_settle, items)
+        resolve(batch, results, errors)
+        return results, errors
 
