@@ -17,8 +17,9 @@ times each answer. Scenarios (device API, ``POST /api/v1/{token}/telemetry``):
   ``--no-value-limits`` (JSON_MAX_STRING_VALUE_LENGTH=0 and the JSON limit 0) stores it.
 * ``values``: bodies just under the device API's payload limit (50 MiB by default) made of
   string values of the largest allowed length (1 MiB by default), 49 keys per body.
-* ``samples``: bodies just under the payload limit made of small samples
-  (``[{"ts":..,"values":{"k":n}},...]``, about 1.1 million per body).
+* ``samples``: bodies of small samples (``[{"ts":..,"values":{"k":n}},...]``), as many as one
+  request may carry (100,000, THINGPORT_MAX_DATA_POINTS_PER_REQUEST), or with
+  ``--no-value-limits`` as many as fit under the payload limit (about 1.1 million per body).
 
 It prints, per scenario, the heavy bodies sent (statuses, seconds each) and the probe's count,
 statuses, p50, p99 and max latency, and checks that every probe answered 200 is stored (read
@@ -59,6 +60,8 @@ from run import (  # bench/run.py: this script runs as `python bench/writer_stal
 BODY_LIMIT = 52_428_800
 #: The default longest string value (JSON_MAX_STRING_VALUE_LENGTH).
 VALUE_LIMIT = 1_048_576
+#: THINGPORT_MAX_DATA_POINTS_PER_REQUEST's default: the most samples a body may carry.
+POINTS_LIMIT = 100_000
 PROBE_INTERVAL_S = 0.02
 SCENARIOS = ("attack", "values", "samples")
 DAY_MS = 86_400_000
@@ -120,13 +123,14 @@ def value_bodies(limit: int, value_length: int) -> Iterator[bytes]:
         yield body
 
 
-def sample_bodies(limit: int) -> Iterator[bytes]:
-    """Arrays of small samples with their own timestamps, as many as fit under ``limit``."""
+def sample_bodies(limit: int, most: int) -> Iterator[bytes]:
+    """Arrays of small samples with their own timestamps, as many as fit under ``limit`` and
+    ``most`` (THINGPORT_MAX_DATA_POINTS_PER_REQUEST; 0: no bound)."""
     ts = int(time.time() * 1000) - DAY_MS
     while True:
         parts: list[bytes] = []
         size = 2
-        while True:
+        while not most or len(parts) < most:
             part = b'{"ts":%d,"values":{"k":%d}}' % (ts, ts % 1000)
             if size + len(part) + 1 > limit:
                 break
@@ -197,10 +201,11 @@ def run_scenario(children: Children, root: Path, scenario: str, store: str,
         server.start()
         tokens, ids = server.create_devices(2)
         value_length = VALUE_LIMIT
+        points_limit = 0 if opts.no_value_limits else POINTS_LIMIT
         bodies: Iterator[bytes] = {
             "attack": lambda: attack_bodies(int(time.time() * 1000)),
             "values": lambda: value_bodies(BODY_LIMIT, value_length),
-            "samples": lambda: sample_bodies(BODY_LIMIT),
+            "samples": lambda: sample_bodies(BODY_LIMIT, points_limit),
         }[scenario]()
         done = threading.Event()
         threads = [
@@ -246,8 +251,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0,
                         help="seconds of heavy bodies per scenario (at least one body)")
     parser.add_argument("--no-value-limits", action="store_true",
-                        help="run the server with JSON_MAX_STRING_VALUE_LENGTH=0 and "
-                             "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH=0 (no value limits)")
+                        help="run the server with JSON_MAX_STRING_VALUE_LENGTH=0, "
+                             "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH=0 and "
+                             "THINGPORT_MAX_DATA_POINTS_PER_REQUEST=0 (no value limits)")
     parser.add_argument("--tmp-dir", default=None)
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "writer_stall.json")
     opts = parser.parse_args(argv)
@@ -264,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env: dict[str, str] = {}
     if opts.no_value_limits:
         env.update({"JSON_MAX_STRING_VALUE_LENGTH": "0",
-                    "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH": "0"})
+                    "THINGPORT_JSON_MAX_JSON_VALUE_LENGTH": "0",
+                    "THINGPORT_MAX_DATA_POINTS_PER_REQUEST": "0"})
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="thingport-stall-", dir=opts.tmp_dir)).resolve()
     outcomes: list[Outcome] = []

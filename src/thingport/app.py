@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Thingport:
     settings = settings or Settings.from_env()
     services = build_services(settings)
     converter = ConverterConfig(settings.json_type_cast, settings.json_max_string_length,
-                                settings.json_max_json_length)
+                                settings.json_max_json_length, settings.max_data_points)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -270,6 +270,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest JSON (object or array) value of telemetry or attributes accepted, in "
             "characters of its compact text; a longer one is answered 400 (0: no limit).",
             parse_non_negative_int),
+    Setting("max_data_points", "THINGPORT_MAX_DATA_POINTS_PER_REQUEST", 100000,
+            "Most values (data points) one telemetry or attributes upload may carry; more is "
+            "413 (0: no limit).", parse_non_negative_int),
     Setting("jwt_signing_key", "JWT_TOKEN_SIGNING_KEY", None,
             "HS256 key for REST API tokens (default: generated once into the data dir; "
             "set it on every node of a cluster)."),
@@ -373,6 +376,7 @@ class Settings:
     json_type_cast: bool = True
     json_max_string_length: int = 1048576
     json_max_json_length: int = 1048576
+    max_data_points: int = 100000
     jwt_signing_key: str | None = None
     jwt_expiration_s: int = 9000
     jwt_refresh_expiration_s: int = 604800

@@ -59,3 +59,23 @@ async def test_values_at_the_limit_are_stored_and_read_back(local: Local) -> Non
     assert (await post(local, token, "attributes", {"s": text})).status_code == 200
     answer = await local.client.get(f"/api/v1/{token}/attributes", params={"clientKeys": "s"})
     assert answer.json() == {"client": {"s": text}}
+
+
+POINTS = 100_000  # THINGPORT_MAX_DATA_POINTS_PER_REQUEST's default
+
+
+async def test_an_upload_of_more_data_points_than_allowed_is_a_413(local: Local) -> None:
+    device, token = await local.create_device()
+    at_limit = [{"ts": 1_000 + i, "values": {"k": i}} for i in range(POINTS)]
+    assert (await post(local, token, "telemetry", at_limit)).status_code == 200
+    over = [{"ts": 1, "values": {"a": 1, "b": 2}}] + [
+        {"ts": 2_000_000 + i, "values": {"k": i}} for i in range(POINTS - 1)]
+    answer = await post(local, token, "telemetry", over)
+    assert answer.status_code == 413
+    assert answer.json()["message"] == (
+        f"The upload carries more than {POINTS} values (data points), the most one request may "
+        "(THINGPORT_MAX_DATA_POINTS_PER_REQUEST)")
+    assert "a" not in await latest(local, device["id"]["id"])  # nothing of it was stored
+    flat = {f"k{i}": i for i in range(POINTS + 1)}
+    assert (await post(local, token, "attributes", flat)).status_code == 413
+    assert (await post(local, token, "telemetry", flat)).status_code == 413

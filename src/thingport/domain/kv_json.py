@@ -33,7 +33,7 @@ from thingport.domain.model import (
     TelemetryBatch,
     TsKvEntry,
 )
-from thingport.errors import InvalidPayload
+from thingport.errors import InvalidPayload, PayloadTooLarge
 
 __all__ = [
     "BIG_INTEGER_MESSAGE",
@@ -57,6 +57,9 @@ class ConverterConfig:
     #: Longest JSON (object or array) value accepted, in UTF-16 code units of its compact
     #: text; 0: no limit.
     max_json_length: int = 0
+    #: Most values one upload may carry (``THINGPORT_MAX_DATA_POINTS_PER_REQUEST``), so that
+    #: no request makes unbounded work; 0: no limit.
+    max_data_points: int = 0
 
 
 _DEFAULT_CONFIG = ConverterConfig()
@@ -95,15 +98,22 @@ def telemetry_from_json(
     ``now_ms``. ``drop_nulls=False`` is the tenant REST path, where a null value is an error.
     """
     if isinstance(payload, dict):
-        return [_telemetry_group(payload, now_ms, config, drop_nulls)]
+        group = _telemetry_group(payload, now_ms, config, drop_nulls)
+        _check_data_points(len(group[1]), config)
+        return [group]
     if isinstance(payload, list):
         batch: TelemetryBatch = []
+        points = 0
         for index, item in enumerate(payload):
             if not isinstance(item, dict):
                 raise InvalidPayload(
                     f"Telemetry array item {index} must be a JSON object, not {_describe(item)}"
                 )
-            batch.append(_telemetry_group(item, now_ms, config, drop_nulls))
+            group = _telemetry_group(item, now_ms, config, drop_nulls)
+            points += len(group[1])
+            # Checked as it grows: past the limit, no more work is done for the request.
+            _check_data_points(points, config)
+            batch.append(group)
         return batch
     raise InvalidPayload(
         f"Telemetry must be a JSON object or an array of objects, not {_describe(payload)}"
@@ -121,7 +131,17 @@ def attributes_from_json(
     """
     if not isinstance(payload, dict):
         raise InvalidPayload(f"Attributes must be a JSON object, not {_describe(payload)}")
-    return _entries(payload, config, drop_nulls)
+    entries = _entries(payload, config, drop_nulls)
+    _check_data_points(len(entries), config)
+    return entries
+
+
+def _check_data_points(points: int, config: ConverterConfig) -> None:
+    if config.max_data_points and points > config.max_data_points:
+        raise PayloadTooLarge(
+            f"The upload carries more than {config.max_data_points} values (data points), the "
+            "most one request may (THINGPORT_MAX_DATA_POINTS_PER_REQUEST)"
+        )
 
 
 def _telemetry_group(
