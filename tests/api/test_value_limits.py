@@ -79,3 +79,15 @@ async def test_an_upload_of_more_data_points_than_allowed_is_a_413(local: Local)
     flat = {f"k{i}": i for i in range(POINTS + 1)}
     assert (await post(local, token, "attributes", flat)).status_code == 413
     assert (await post(local, token, "telemetry", flat)).status_code == 413
+
+
+async def test_a_key_longer_than_255_characters_is_a_400(local: Local) -> None:
+    device, token = await local.create_device()
+    long_key = "k" * 256
+    for path, body in (("telemetry", {"ok": 1, long_key: 1}), ("attributes", {long_key: 1})):
+        answer = await post(local, token, path, body)
+        assert answer.status_code == 400
+        assert answer.json()["message"] == \
+            "Key length [256] is greater than maximum allowed [255]"
+    assert (await post(local, token, "telemetry", {"k" * 255: 1})).status_code == 200
+    assert list(await latest(local, device["id"]["id"])) == ["k" * 255]

@@ -65,6 +65,10 @@ class ConverterConfig:
 _DEFAULT_CONFIG = ConverterConfig()
 
 
+#: Longest key: ThingsBoard's key columns are varchar(255), and a long key would sit in the key
+#: dictionary's unique index, where every comparison reads it whole.
+MAX_KEY_LENGTH = 255
+
 #: ThingsBoard's message when a number cannot be stored and type casting is off.
 BIG_INTEGER_MESSAGE = "Big integer values are not supported!"
 
@@ -183,6 +187,10 @@ def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> 
     entries: list[KvEntry] = []
     append = entries.append
     for key, value in obj.items():
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidPayload(
+                f"Key length [{len(key)}] is greater than maximum allowed [{MAX_KEY_LENGTH}]"
+            )
         kind = type(value)
         if kind is NumberLiteral:
             append(_number_entry(key, value, config, from_string=False))
