@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
@@ -53,6 +53,7 @@ from thingport.store.postgresql.bulk import (
     bulk_args,
 )
 from thingport.store.shared.errors import device_not_found
+from thingport.store.shared.futures import settle
 from thingport.store.shared.histogram import (
     BATCH_SIZE_BOUNDS,
     COMMIT_SECONDS_BOUNDS,
@@ -183,7 +184,7 @@ class _Lane:
                 try:
                     await self._commit(batch)
                 except BaseException as exc:  # never lose a future, even on cancellation
-                    _settle(batch, [None] * len(batch), [exc] * len(batch))
+                    settle((op.future, None, exc) for op in batch)
                     if not isinstance(exc, Exception):
                         raise
             if self._stopping:
@@ -246,7 +247,7 @@ class _Lane:
         self.transactions += 1
         self.operations += n
         self.largest_batch = max(self.largest_batch, n)
-        _settle(batch, results, errors)
+        settle(zip((op.future for op in batch), results, errors, strict=True))
 
     async def _execute(
         self, conn: asyncpg.Connection, batch: list[Op], results: list[Any],
@@ -332,17 +333,6 @@ def _batch_end(queue: list[Op], limit: int) -> int:
 
 class _Failed(Exception):
     """The batch's only operation failed; its error is recorded, the transaction rolled back."""
-
-
-def _settle(batch: Sequence[Op], results: Sequence[Any], errors: Sequence[Any]) -> None:
-    for op, result, error in zip(batch, results, errors, strict=True):
-        future = op.future
-        if future.done():  # the caller was cancelled; its write is committed all the same
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
 
 
 class Lanes:

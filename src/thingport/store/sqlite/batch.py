@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
+from thingport.store.shared.futures import settle
 from thingport.store.sqlite.errors import translate
 from thingport.store.sqlite.sample_log import (
     INSERT_TS,
@@ -89,16 +90,6 @@ class TransactionLost(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
-
-
-def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in items:
-        if future.done():  # the caller was cancelled; its write is committed all the same
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
 
 
 def execute(
@@ -252,5 +243,5 @@ def resolve(
             by_loop.setdefault(op.loop, []).append((op.future, result, error))
     for loop, items in by_loop.items():
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(_settle, items)
+            loop.call_soon_threadsafe(settle, items)
 
