@@ -377,6 +377,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (one node)")
     parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="THINGPORT_WORKERS of every thingport server (default: its own)")
     parser.add_argument("--scenarios", default="AB", help="A, B or AB")
     parser.add_argument("--systems", default=",".join(SYSTEMS),
                         help=f"comma-separated, of {', '.join(SYSTEMS)}")
@@ -396,6 +398,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    import run
+
+    run.WORKERS = opts.workers
     if shutil.which("wrk") is None:
         print("missing tool: wrk", file=sys.stderr)
         return 2

@@ -58,6 +58,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 LUA_DIR = BENCH_DIR / "lua"
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"
+#: THINGPORT_WORKERS of the servers started (--workers); None leaves the server's default.
+WORKERS: int | None = None
 
 TENANT_EMAIL = "tenant@thingsboard.org"
 TENANT_PASSWORD = "bench-tenant-pass"
@@ -188,14 +190,38 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server's workers), as running now."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, ()))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (all its threads), in seconds."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a running process and its children (all their threads), in
+    seconds."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def machine_cpu() -> dict[str, float]:
@@ -239,14 +265,16 @@ def wait_quiet(max_wait: float, own_pid: int) -> float:
 
 
 def written_bytes(pid: int) -> int:
-    """Bytes the process (all its threads) has caused to be written to storage so far."""
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    """Bytes the process and its children have caused to be written to storage so far."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/io").read_text().splitlines():
+                if line.startswith("write_bytes:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 # -- wrk -------------------------------------------------------------------------------------------
@@ -462,6 +490,7 @@ class Thingport(Server):
             "HTTP_BIND_ADDRESS": HOST,
             "HTTP_BIND_PORT": str(self.port),
             "THINGPORT_LOG_LEVEL": "warning",
+            **({"THINGPORT_WORKERS": str(WORKERS)} if WORKERS is not None else {}),
         }
         env.pop("THINGPORT_DATABASE_URL", None)  # the SQLite file in the fresh data dir ...
         env.update(self.extra_env)  # ... unless the caller names a store
@@ -700,7 +729,7 @@ def start_profiler(children: Children, pid: int, opts: argparse.Namespace,
     raw = opts.profile_format == "raw"
     out = profile_dir / f"{name}.{'txt' if raw else 'svg'}"
     print(f"  py-spy -> {out}", flush=True)
-    args = [py_spy, "record", "--nonblocking", "--threads", "-d",
+    args = [py_spy, "record", "--nonblocking", "--threads", "--subprocesses", "-d",
             str(max(1, round(opts.duration))), "-f", opts.profile_format, "-o", str(out),
             "--pid", str(pid)]
     return children.start(args, log=profile_dir / f"{name}.py-spy.log")
@@ -914,6 +943,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="THINGPORT_WORKERS of the thingport server (default: its own, "
+                             "one per CPU)")
     parser.add_argument("--scenarios", default="AB", help="which scenarios: A, B or AB")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of everything; the ratio is then of the medians")
@@ -960,6 +992,8 @@ def signals_stop() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    global WORKERS
+    WORKERS = opts.workers
     needed = ["wrk"] + ([] if opts.skip_influx else ["influxd"])
     missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:

@@ -10,7 +10,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
@@ -19,18 +19,22 @@ from thingport.admin import socket_path
 from thingport.admin.listener import Listener
 from thingport.api import exception_handlers, routes, ws
 from thingport.api import metrics as metrics_api
-from thingport.bus import bus_from_url
+from thingport.bus import Bus, bus_from_url
 from thingport.domain.kv_json import ConverterConfig
 from thingport.errors import ConfigError
 from thingport.lifecycle import Lifecycle
 from thingport.metrics import Metrics, count_bus_messages, registry
 from thingport.services import Services
+from thingport.services.failure_limit import Primary
 from thingport.services.users import FirstLogin
 from thingport.settings import Settings
-from thingport.store import sqlite_path, store_from_url
+from thingport.store import Store, sqlite_path, store_from_url
 from thingport.transport.asgi import Receive, Scope, Send
 from thingport.transport.device_api import PREFIX, DeviceApi
 from thingport.transport.drain import UNAUTHENTICATED_DRAIN_BYTES, DrainUnreadBody
+
+if TYPE_CHECKING:
+    from thingport.workers import Workers
 
 log = logging.getLogger("thingport")
 
@@ -51,14 +55,17 @@ def jwt_key(settings: Settings) -> str:
     return key
 
 
-def build_services(settings: Settings, *, holder: str = "thingport serve") -> Services:
+def build_services(settings: Settings, *, holder: str = "thingport serve",
+                   store: Store | None = None, bus: Bus | None = None,
+                   primary: Primary | None = None) -> Services:
     """Services over the configured (not yet opened) store; ``holder`` names this process in
-    a SQLite store's lock."""
+    a SQLite store's lock. A worker process passes its own ``store``, ``bus`` and
+    ``primary``."""
     if settings.store_url.startswith("sqlite:"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return Services.build(
-        store_from_url(settings.store_url, settings, holder=holder),
-        bus_from_url(settings.redis_url), settings, jwt_key(settings),
+        store or store_from_url(settings.store_url, settings, holder=holder),
+        bus or bus_from_url(settings.redis_url), settings, jwt_key(settings), primary=primary,
     )
 
 
@@ -119,8 +126,10 @@ class Thingport:
     """The ASGI app: the device API on ``/api/v1/``; the REST and WebSocket APIs and the UI
     in the Starlette app."""
 
-    def __init__(self, device_api: DeviceApi, rest: Starlette, rest_max_payload: int) -> None:
+    def __init__(self, device_api: DeviceApi, rest: Starlette, rest_max_payload: int,
+                 workers: Workers | None = None) -> None:
         self.device_api = device_api
+        self.workers = workers
         self.rest = rest
         self.lifecycle = device_api.lifecycle
         # The REST app counted, and any body it leaves unread drained before its answer: up to
@@ -137,7 +146,10 @@ class Thingport:
         return getattr(self.rest.state, "startup_error", None)
 
     async def stop_waiting(self) -> None:
-        """The server is stopping: answer the waiting polls, close the WebSockets."""
+        """The server is stopping: answer the waiting polls, close the WebSockets (and tell
+        the other workers to do the same)."""
+        if self.workers is not None:
+            self.workers.terminate()
         await self.lifecycle.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -169,10 +181,15 @@ def remember_startup_error(state: Any) -> Iterator[None]:
         raise
 
 
-def create_app(settings: Settings | None = None) -> Thingport:
-    """The whole server as one ASGI app; its lifespan opens and closes the store."""
+def create_app(settings: Settings | None = None, *, store: Store | None = None,
+               bus: Bus | None = None, control: bool = True,
+               workers: Workers | None = None, primary: Primary | None = None) -> Thingport:
+    """The whole server as one ASGI app; its lifespan opens and closes the store. A worker
+    process passes the ``store``, ``bus`` and ``primary`` (its failure limits) that reach the
+    primary, and no ``control`` (the primary takes the CLI's commands); the primary passes its
+    other ``workers``, started once the store is open and stopped before it closes."""
     settings = settings or Settings.from_env()
-    services = build_services(settings)
+    services = build_services(settings, store=store, bus=bus, primary=primary)
     converter = ConverterConfig(settings.json_type_cast, settings.json_max_string_length,
                                 settings.json_max_json_length, settings.max_data_points)
 
@@ -182,7 +199,7 @@ def create_app(settings: Settings | None = None) -> Thingport:
             await services.store.open()
         tasks: list[asyncio.Task[None]] = []
         database = sqlite_path(settings.store_url)
-        control = Listener(services, socket_path(database)) if database else None
+        listener = Listener(services, socket_path(database)) if database and control else None
         try:
             with remember_startup_error(app.state):
                 await services.bus.start()
@@ -191,22 +208,26 @@ def create_app(settings: Settings | None = None) -> Thingport:
             await services.rate_limits.refresh()
             tasks.append(asyncio.create_task(services.rate_limits.run()))
             announce(await bootstrap(services, settings))
-            if control is not None:
+            if listener is not None:
                 # The CLI's commands reach this process's services here, not the file.
-                await control.start()
+                await listener.start()
             tasks.append(asyncio.create_task(services.devices.forget_changed_devices()))
             tasks.append(asyncio.create_task(sweep(services)))
             tasks.append(asyncio.create_task(maintain(services)))
             # Cancelled with the others, it stores the activity still pending before the
             # store closes.
             tasks.append(asyncio.create_task(services.activity.run()))
+            if workers is not None:
+                await workers.start(services)
             yield
         finally:
+            if workers is not None:
+                await workers.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if control is not None:
-                await control.close()
+            if listener is not None:
+                await listener.close()
             await services.close_limits()
             await services.auth.close()
             await services.bus.stop()
@@ -230,4 +251,4 @@ def create_app(settings: Settings | None = None) -> Thingport:
         services, settings.payload_limits, converter,
         settings.request_timeout_ms, settings.max_request_timeout_ms, lifecycle, metrics,
     )
-    return Thingport(device_api, rest, settings.rest_max_payload)
+    return Thingport(device_api, rest, settings.rest_max_payload, workers)

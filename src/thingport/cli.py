@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import resource
 import secrets
 import sys
 from collections.abc import Callable
@@ -85,12 +83,11 @@ def serve(**options: Any) -> None:
 
 
 def raise_open_files_limit() -> None:
-    """Every waiting long poll holds a socket: allow as many as the system lets us."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    """Every waiting long poll holds a socket: allow as many as the system lets us (the
+    server's start then says how many that is, ``server.http_limits``)."""
+    from thingport.transport.http_limits import raise_open_files_limit as raise_limit
+
+    raise_limit()
 
 
 # -- commands that work on the store directly ----------------------------------------------------

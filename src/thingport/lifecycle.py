@@ -7,21 +7,29 @@ ThingsBoard's clients take as "poll again" (they then reach the restarted server
 node). Every WebSocket session is closed with 1001, "going away". Requests that write are not
 interrupted: uvicorn waits for them, and the store's close commits what is queued.
 
-The waits are woken without a task of their own: each poll registers the task that watches
-for its client's disconnect, and ``stop`` cancels those, which ends the poll's wait exactly as
-a disconnect would. Counting them here also gives the metrics their open polls and sockets.
+The waits are woken without a task of their own: each poll registers what ends its wait when
+its client disconnects (``transport.asgi.until_disconnected``), and ``stop`` calls that, which
+ends the poll exactly as a disconnect would. Counting them here also gives the metrics their
+open polls and sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol
+from typing import Protocol
 
 #: The close code of a WebSocket the server closes because it stops (RFC 6455 "going away").
 CLOSE_GOING_AWAY = 1001
 #: How long ``stop`` waits for the sessions to send their close frames.
 SESSION_CLOSE_WAIT_S = 1.0
+
+
+class Cancellable(Protocol):
+    """What ends one waiting poll, as far as stopping is concerned."""
+
+    def cancel(self) -> object:
+        """End the wait (the poll is then answered as expired)."""
 
 
 class Closable(Protocol):
@@ -39,18 +47,18 @@ class Lifecycle:
         self.stopping = False
         #: Open waits by kind ("rpc", "attributes", ...), for the metrics.
         self.waiting: dict[str, int] = {}
-        self._watchers: set[asyncio.Future[Any]] = set()
+        self._watchers: set[Cancellable] = set()
         self._sessions: set[Closable] = set()
         self._no_sessions = asyncio.Event()
         self._no_sessions.set()
 
     # -- long polls ----------------------------------------------------------------------------
-    def wait_started(self, kind: str, watcher: asyncio.Future[Any]) -> None:
+    def wait_started(self, kind: str, watcher: Cancellable) -> None:
         """A poll of ``kind`` waits; cancelling ``watcher`` ends its wait."""
         self._watchers.add(watcher)
         self.waiting[kind] = self.waiting.get(kind, 0) + 1
 
-    def wait_ended(self, kind: str, watcher: asyncio.Future[Any]) -> None:
+    def wait_ended(self, kind: str, watcher: Cancellable) -> None:
         """The poll registered with ``watcher`` no longer waits."""
         self._watchers.discard(watcher)
         self.waiting[kind] -= 1

@@ -228,11 +228,19 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
+#: What worker processes ask each other for their /metrics pages (``bus/ipc.py``).
+METRICS_TOPIC = "metrics"
+
+
 def registry(metrics: Metrics, lifecycle: Lifecycle, services: Services) -> CollectorRegistry:
-    """A registry of this app's metrics and the process's own (memory, CPU, open files)."""
-    from prometheus_client import ProcessCollector
+    """A registry of this app's metrics and the process's own (memory, CPU, open files). With
+    several worker processes, each answers the others' requests for its page."""
+    from prometheus_client import ProcessCollector, generate_latest
 
     result = CollectorRegistry(auto_describe=False)
     result.register(ThingportCollector(metrics, lifecycle, services))
     ProcessCollector(registry=result)
+    answer = getattr(services.bus, "answer", None)
+    if answer is not None:
+        answer(METRICS_TOPIC, lambda: generate_latest(result))
     return result

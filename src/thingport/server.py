@@ -16,12 +16,13 @@ import errno
 import gc
 import logging
 import resource
+import shutil
 import socket
 from typing import Any
 
 import uvicorn
 
-from thingport.app import Thingport, create_app
+from thingport.app import Thingport, create_app, jwt_key
 from thingport.errors import ConfigError
 from thingport.settings import Settings
 from thingport.store import sqlite_path
@@ -115,7 +116,8 @@ def uvicorn_config(settings: Settings, app: Thingport) -> uvicorn.Config:
 
 def http_limits(settings: Settings) -> HttpLimits:
     """The connection limits of ``settings``; the automatic connection cap is taken from the
-    open-files limit in force (``cli`` has raised it to the hard limit by now)."""
+    open-files limit in force (``cli`` has raised it to the hard limit by now). The process
+    that raised it (the primary) says once how many connections that leaves room for."""
     open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if open_files == resource.RLIM_INFINITY:
         open_files = 1 << 20
@@ -124,6 +126,14 @@ def http_limits(settings: Settings) -> HttpLimits:
         log.warning("THINGPORT_HTTP_MAX_CONNECTIONS=%d (and %d more for health checks) is above "
                     "the open-files limit of %d: connections may fail with 'Too many open "
                     "files' before the cap refuses them", cap, reserve, open_files)
+    from thingport.transport.http_limits import open_files_change, open_files_line
+
+    change = open_files_change()
+    if change is not None:
+        from thingport.workers import worker_count
+
+        log.info("%s", open_files_line(*change, cap, worker_count(settings),
+                                       bool(settings.http_max_connections)))
     return HttpLimits(
         header_timeout_s=settings.http_header_timeout_s,
         body_timeout_s=settings.http_body_timeout_s,
@@ -134,9 +144,11 @@ def http_limits(settings: Settings) -> HttpLimits:
     )
 
 
-def bind(host: str, port: int) -> list[socket.socket]:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Listening sockets for ``host``:``port`` (every address the name has, as asyncio would
-    bind them), or a one-line ConfigError naming the variable at fault."""
+    bind them), or a one-line ConfigError naming the variable at fault. With ``reuse_port``,
+    more sets may be bound to the same port, and the kernel spreads new connections evenly
+    over them (one set per worker process)."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
@@ -151,6 +163,8 @@ def bind(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -191,29 +205,64 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def configure_logging(settings: Settings) -> None:
+    """The log format of every process of the server."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
 def run(settings: Settings) -> None:
     """Serve until stopped. A bad setting, a TLS problem or a port in use stops here with one
     line (a ConfigError), before anything listens or the store is opened."""
+    from thingport.bus.ipc import HubBus
+    from thingport.workers import Workers, worker_count
+
     check_extras(settings)
     database = sqlite_path(settings.store_url)
     if database is not None:
         check_free(database)
     if settings.tls.enabled:
         build_ssl_context(settings.tls)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
+    count = worker_count(settings)
     sockets = bind(settings.host, settings.port)
-    app = create_app(settings)
-    tune_garbage_collector()
-    server = ThingportServer(uvicorn_config(settings, app), app)
+    if count > 1:
+        # Bound once without reuse-port, as a single server is, so that a port anyone holds
+        # (even with reuse-port) is refused; then again for sharing among the workers.
+        port = sockets[0].getsockname()[1]
+        for sock in sockets:
+            sock.close()
+        sockets = bind(settings.host, port, reuse_port=True)
+    workers: Workers | None = None
     try:
-        server.run(sockets=sockets)
-    except SystemExit:
-        # uvicorn exits when the lifespan's start fails; a bad setting is then one line.
-        if app.startup_error is not None:
-            raise app.startup_error from None
-        raise
+        if count > 1:
+            # One signing key for every process, made before any of them starts; a configured
+            # connection cap is the whole server's, dealt out as the kernel deals connections.
+            settings = settings.replace(
+                jwt_signing_key=jwt_key(settings),
+                http_max_connections=-(-settings.http_max_connections // count))
+            # A listener of its own for each worker: a connection waits in its worker's queue
+            # (even while that worker restarts), and the kernel deals them out evenly, which
+            # a shared listener does not (the idlest process takes most of a burst).
+            workers = Workers(settings, [
+                bind(settings.host, port, reuse_port=True) for _ in range(count - 1)])
+            hub = HubBus(workers.bus_socket) if workers.bus_socket else None
+            app = create_app(settings, bus=hub, workers=workers)
+        else:
+            app = create_app(settings)
+        tune_garbage_collector()
+        server = ThingportServer(uvicorn_config(settings, app), app)
+        try:
+            server.run(sockets=sockets)
+        except SystemExit:
+            # uvicorn exits when the lifespan's start fails; a bad setting is then one line.
+            if app.startup_error is not None:
+                raise app.startup_error from None
+            raise
     finally:
         for sock in sockets:
             sock.close()
+        if workers is not None:
+            workers.close_listeners()
+            shutil.rmtree(workers.runtime, ignore_errors=True)

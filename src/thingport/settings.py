@@ -171,6 +171,9 @@ def parse_base_url(text: str) -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "HTTP_BIND_ADDRESS", "0.0.0.0", "Address to listen on."),
     Setting("port", "HTTP_BIND_PORT", 8080, "Port to listen on.", parse_port),
+    Setting("workers", "THINGPORT_WORKERS", 0,
+            "Worker processes serving requests (0: one per CPU; 1: a single process).",
+            parse_non_negative_int),
     Setting("data_dir", "THINGPORT_DATA_DIR", "./thingport-data",
             "Directory for the SQLite database and the generated JWT key."),
     Setting("database_url", "THINGPORT_DATABASE_URL", None,
@@ -340,6 +343,7 @@ class Settings:
 
     host: str = "0.0.0.0"
     port: int = 8080
+    workers: int = 0
     data_dir: str = "./thingport-data"
     database_url: str | None = None
     database_pool_size: int = 8

@@ -10,9 +10,12 @@ import pytest
 
 from tests.services import REDIS_URL, require_redis
 from thingport.bus import Bus, MemoryBus
+from thingport.bus.ipc import HubBus, IpcBus
 from thingport.bus.redis import RedisBus
 
-BACKENDS = ["memory", "redis"]
+#: ``ipc``: worker processes' buses through a hub of their own; ``ipc-hub``: the first node is
+#: the primary's hub itself.
+BACKENDS = ["memory", "redis", "ipc", "ipc-hub"]
 
 
 def make(kind: str, channel: str) -> Bus:
@@ -23,11 +26,17 @@ def make(kind: str, channel: str) -> Bus:
 
 
 @pytest.fixture(params=BACKENDS)
-async def node_factory(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Bus]]:
-    """Makes nodes sharing one bus (for Redis: one Redis channel unique to the test)."""
+async def node_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Callable[[], Bus]]:
+    """Makes nodes sharing one bus (for Redis: one Redis channel unique to the test; for the
+    processes of one server: one hub)."""
     channel = f"thingport-test:{uuid.uuid4().hex}"
     started: list[Bus] = []
     shared: list[Bus] = []
+    hub_path = str(tmp_path_factory.mktemp("bus") / "bus.sock")
+    if request.param == "ipc":
+        started.append(HubBus(hub_path))  # started first, never handed out
 
     async def start_all() -> None:
         for bus in started:
@@ -38,6 +47,8 @@ async def node_factory(request: pytest.FixtureRequest) -> AsyncIterator[Callable
             if not shared:
                 shared.append(MemoryBus())  # one process: every "node" is the same bus
             bus = shared[0]
+        elif request.param.startswith("ipc"):
+            bus = HubBus(hub_path) if not started else IpcBus(hub_path)
         else:
             bus = make("redis", channel)
         if bus not in started:

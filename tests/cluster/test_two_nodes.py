@@ -83,6 +83,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "THINGPORT_REDIS_URL": REDIS_URL,
         "JWT_TOKEN_SIGNING_KEY": secrets.token_hex(32),
         "THINGPORT_DATABASE_POOL_SIZE": "4",
+        # Two workers per node: four processes writing, all kept in step through Redis.
+        "THINGPORT_WORKERS": "2",
     }
     a = LiveServer(root / "a", env=env)
     b = LiveServer(root / "b", env=env)

@@ -42,6 +42,7 @@ def postgres_server(tmp_path: Path) -> Iterator[LiveServer]:
     separator = "&" if "?" in POSTGRES_URL else "?"
     live = LiveServer(tmp_path / "data", env={
         "THINGPORT_DATABASE_URL": f"{POSTGRES_URL}{separator}search_path={schema}",
+        "THINGPORT_WORKERS": "2",
     })
     try:
         yield live
@@ -58,7 +59,9 @@ def test_sigkill_mid_load_loses_no_acknowledged_write_on_postgresql(
 
 def kill_mid_load(fresh_server: LiveServer) -> None:
     """Writers post numbered samples, the server is killed with SIGKILL mid-load and started
-    again: every sample answered 200 must be there."""
+    again: every sample answered 200 must be there. Two workers: the primary dies, and the
+    kernel kills the worker with it."""
+    fresh_server.env["THINGPORT_WORKERS"] = "2"
     fresh_server.start()
     api = Api(fresh_server.url).login()
     device, token = api.create_device("durable")

@@ -634,3 +634,43 @@ def test_java_double_strings_read_back_as_the_same_double(value: float) -> None:
     assert "." in mantissa and not mantissa.endswith(".")
     scientific = value != 0 and not 1e-3 <= abs(value) < 1e7
     assert ("E" in text) is scientific
+
+
+def _outcome(convert: Any) -> tuple[Any, ...]:
+    """What a conversion gives, comparable exactly (a float by its repr: -0.0 is not 0.0)."""
+    try:
+        entry = convert()
+    except InvalidPayload as exc:
+        return ("refused", exc.message)
+    return (entry.key, entry.type, type(entry.value), repr(entry.value))
+
+
+_decimal_literals = (
+    _number_literals
+    | st.from_regex(r"-?[0-9]{300,320}\.[0-9]{1,3}", fullmatch=True)  # beyond a double
+    | st.from_regex(r"-?[0-9]{1,3}\.[0-9]{15,18}", fullmatch=True)  # 16 decimals at most
+    | st.sampled_from(["0.0", "-0.0", "0.000", "-0.5", "1.0000000000000000", "1.5e3", "2E-3"])
+)
+_strings = (
+    _text
+    | st.from_regex(r"-?[0-9]{0,20}(\.[0-9]{0,18})?", fullmatch=True)
+    | st.from_regex(r"[-.]?[0-9a-z.]{0,6}", fullmatch=True)
+    | st.text(st.characters(min_codepoint=0x10000, max_codepoint=0x1F64F), max_size=4)
+)
+
+
+@settings(max_examples=1000)
+@given(value=_decimal_literals.map(NumberLiteral) | _strings,
+       config=st.builds(ConverterConfig, type_cast=st.booleans(),
+                        max_string_length=st.integers(0, 12)))
+def test_the_shortcuts_for_decimals_and_strings_type_as_the_general_rules(
+    value: str, config: ConverterConfig
+) -> None:
+    from thingport.domain.kv_json import _number_entry, _string_entry
+
+    def general() -> KvEntry:
+        if type(value) is NumberLiteral:
+            return _number_entry("k", value, config, from_string=False)
+        return _string_entry("k", value, config)
+
+    assert _outcome(lambda: attributes_from_json({"k": value}, config)[0]) == _outcome(general)

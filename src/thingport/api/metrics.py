@@ -16,14 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.metrics import UNMATCHED, Metrics, method_label
+from thingport.metrics import METRICS_TOPIC, UNMATCHED, Metrics, method_label
+from thingport.metrics_merge import merge_pages
 from thingport.transport.asgi import Message, Receive, Scope, Send
 
 
 async def metrics(request: Request) -> Response:
-    """Every metric, formatted now."""
+    """Every metric, formatted now: of every worker process when there are several."""
     collected: CollectorRegistry = request.app.state.metrics_registry
-    return Response(generate_latest(collected), media_type=CONTENT_TYPE_LATEST)
+    page = generate_latest(collected)
+    gather = getattr(request.app.state.services.bus, "gather", None)
+    if gather is not None:
+        page = merge_pages([page, *await gather(METRICS_TOPIC)])
+    return Response(page, media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]

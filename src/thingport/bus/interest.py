@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+
+from thingport.bus.base import LocalFanout, Subscription
 
 #: How often a node repeats its whole set.
 REFRESH_S = 10.0
@@ -87,3 +90,30 @@ class Interest:
             del self._theirs[channel]
             return False
         return True
+
+
+class Announced(Subscription):
+    """A subscription whose channels the other nodes are told about (through ``tell``, which
+    sends a ``+`` or ``-`` with its channels)."""
+
+    def __init__(self, local: LocalFanout, channels: tuple[str, ...], interest: Interest,
+                 tell: Callable[[str, list[str]], Awaitable[None]]) -> None:
+        super().__init__(local, channels)
+        self._interest = interest
+        self._tell = tell
+
+    async def __aenter__(self) -> Subscription:
+        await super().__aenter__()
+        new = self._interest.add(self.channels)
+        if new:
+            await self._tell("+", new)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc, tb)
+        gone = self._interest.remove(self.channels)
+        if gone:
+            await self._tell("-", gone)

@@ -23,7 +23,6 @@ import logging
 import random
 import uuid
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from thingport.bus import interest
@@ -215,7 +214,7 @@ class RedisBus(Bus):
         starts (returning once Redis has taken the news) and ends."""
         if not announce:
             return Subscription(self.local, channels)
-        return _Announced(self, channels)
+        return interest.Announced(self.local, channels, self.interest, self._tell)
 
     async def _tell(self, kind: str, channels: list[str]) -> None:
         if self._client is None:
@@ -297,26 +296,3 @@ class RedisBus(Bus):
             raise BusUnavailable(f"Redis did not answer PING: {exc or type(exc).__name__}"
                                  ) from None
 
-
-class _Announced(Subscription):
-    """A subscription whose channels the other nodes are told about."""
-
-    def __init__(self, bus: RedisBus, channels: tuple[str, ...]) -> None:
-        super().__init__(bus.local, channels)
-        self._redis_bus = bus
-
-    async def __aenter__(self) -> Subscription:
-        await super().__aenter__()
-        new = self._redis_bus.interest.add(self.channels)
-        if new:
-            await self._redis_bus._tell("+", new)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await super().__aexit__(exc_type, exc, tb)
-        gone = self._redis_bus.interest.remove(self.channels)
-        if gone:
-            await self._redis_bus._tell("-", gone)

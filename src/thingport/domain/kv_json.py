@@ -18,6 +18,7 @@ import re
 import sys
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -61,8 +62,18 @@ class ConverterConfig:
     #: no request makes unbounded work; 0: no limit.
     max_data_points: int = 0
 
+    @cached_property
+    def surely_short(self) -> int:
+        """Strings up to this long are within ``max_string_length`` whatever they hold (a
+        character is at most two UTF-16 units); -1 when there is no limit."""
+        limit = self.max_string_length
+        return limit // 2 if limit > 0 else -1
+
 
 _DEFAULT_CONFIG = ConverterConfig()
+# Read once: an enum member read through its class costs a descriptor call every time.
+_LONG, _DOUBLE, _STRING = DataType.LONG, DataType.DOUBLE, DataType.STRING
+_BOOLEAN, _JSON = DataType.BOOLEAN, DataType.JSON
 
 
 #: Longest key: ThingsBoard's key columns are varchar(255), and a long key would sit in the key
@@ -107,7 +118,7 @@ def telemetry_from_json(
         return [group]
     if isinstance(payload, list):
         batch: TelemetryBatch = []
-        points = 0
+        points, most = 0, config.max_data_points
         for index, item in enumerate(payload):
             if not isinstance(item, dict):
                 raise InvalidPayload(
@@ -116,7 +127,8 @@ def telemetry_from_json(
             group = _telemetry_group(item, now_ms, config, drop_nulls)
             points += len(group[1])
             # Checked as it grows: past the limit, no more work is done for the request.
-            _check_data_points(points, config)
+            if most and points > most:
+                _check_data_points(points, config)
             batch.append(group)
         return batch
     raise InvalidPayload(
@@ -156,7 +168,10 @@ def _telemetry_group(
         values = obj["values"]
         if not isinstance(values, dict):
             raise InvalidPayload(f'"values" must be a JSON object, not {_describe(values)}')
-        return _timestamp(obj["ts"]), _entries(values, config, drop_nulls)
+        ts = obj["ts"]
+        if type(ts) is not int or not LONG_MIN <= ts <= LONG_MAX:  # else _timestamp's answer
+            ts = _timestamp(ts)
+        return ts, _entries(values, config, drop_nulls)
     return now_ms, _entries(obj, config, drop_nulls)
 
 
@@ -186,6 +201,9 @@ def _timestamp(value: Any) -> int:
 def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> list[KvEntry]:
     entries: list[KvEntry] = []
     append = entries.append
+    # The most common values (a plain decimal, a string that is no number) are typed here
+    # rather than in _number_entry and _string_entry, which they would pass straight through.
+    surely_short, type_cast = config.surely_short, config.type_cast
     for key, value in obj.items():
         if len(key) > MAX_KEY_LENGTH:
             raise InvalidPayload(
@@ -193,18 +211,31 @@ def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> 
             )
         kind = type(value)
         if kind is NumberLiteral:
+            if "e" not in value and "E" not in value:
+                dot = value.find(".")
+                if dot >= 0 and len(value) - dot <= 17:  # a simple double: <= 16 decimals
+                    number = float(value)
+                    if number and number - number == 0.0:  # not zero, not infinite
+                        append(KvEntry(key, _DOUBLE, number))
+                        continue
             append(_number_entry(key, value, config, from_string=False))
         elif kind is int:
             if LONG_MIN <= value <= LONG_MAX:
-                append(KvEntry(key, DataType.LONG, value))
-            elif config.type_cast:
-                append(KvEntry(key, DataType.STRING, str(value)))
+                append(KvEntry(key, _LONG, value))
+            elif type_cast:
+                append(KvEntry(key, _STRING, str(value)))
             else:
                 raise InvalidPayload(BIG_INTEGER_MESSAGE)
         elif kind is str:
-            append(_string_entry(key, value, config))
+            # Within the length limit for sure, and not a number (_PARSABLE needs a digit,
+            # "-" or "." first): a string as it is.
+            if (surely_short < 0 or len(value) <= surely_short) and (
+                    not type_cast or value[:1] not in "-.0123456789"):
+                append(KvEntry(key, _STRING, value))
+            else:
+                append(_string_entry(key, value, config))
         elif kind is bool:
-            append(KvEntry(key, DataType.BOOLEAN, value))
+            append(KvEntry(key, _BOOLEAN, value))
         elif value is None:
             if not drop_nulls:
                 raise InvalidPayload(f"Value for key [{key}] is null")
@@ -218,7 +249,7 @@ def _entries(obj: dict[str, Any], config: ConverterConfig, drop_nulls: bool) -> 
 def _other_entry(key: str, value: Any, config: ConverterConfig) -> KvEntry:
     """Subclasses and Python floats, which parse_payload never produces but callers might."""
     if isinstance(value, bool):
-        return KvEntry(key, DataType.BOOLEAN, bool(value))
+        return KvEntry(key, _BOOLEAN, bool(value))
     if isinstance(value, NumberLiteral):
         return _number_entry(key, NumberLiteral(str.__str__(value)), config, from_string=False)
     if isinstance(value, int):
@@ -250,7 +281,7 @@ def _json_entry(key: str, value: dict[str, Any] | list[Any], config: ConverterCo
             f"JSON value length [{length}] for key [{key}] "
             f"is greater than maximum allowed [{config.max_json_length}]"
         )
-    return KvEntry(key, DataType.JSON, text)
+    return KvEntry(key, _JSON, text)
 
 
 def _string_entry(key: str, value: str, config: ConverterConfig) -> KvEntry:
@@ -262,7 +293,7 @@ def _string_entry(key: str, value: str, config: ConverterConfig) -> KvEntry:
         )
     if config.type_cast and _PARSABLE.fullmatch(value):
         return _number_entry(key, value, config, from_string=True)
-    return KvEntry(key, DataType.STRING, value)
+    return KvEntry(key, _STRING, value)
 
 
 def _number_entry(key: str, text: str, config: ConverterConfig, *, from_string: bool) -> KvEntry:
@@ -275,7 +306,7 @@ def _number_entry(key: str, text: str, config: ConverterConfig, *, from_string: 
         if dot < 0:
             # Plain digits: an integer. 18 characters always fit in a long.
             if len(text) <= 18:
-                return KvEntry(key, DataType.LONG, int(text))
+                return KvEntry(key, _LONG, int(text))
         elif len(text) - dot - 1 <= 16:
             # The common case, e.g. 25.5: a "simple double" with at most 16 decimals.
             return _double_entry(key, text, from_string)
@@ -294,16 +325,16 @@ def _decimal_entry(key: str, text: str, config: ConverterConfig, from_string: bo
     if (is_zero or exponent + trailing_zeros >= 0) and not simple_double:
         # Integral: a LONG if it fits. Beyond 19 digits it cannot.
         if is_zero:
-            return KvEntry(key, DataType.LONG, 0)
+            return KvEntry(key, _LONG, 0)
         if significant + exponent <= 19:
             value = int(number)
             if LONG_MIN <= value <= LONG_MAX:
-                return KvEntry(key, DataType.LONG, value)
+                return KvEntry(key, _LONG, value)
     elif -exponent <= 16:
         return _double_entry(key, text, from_string)
     if not config.type_cast:
         raise InvalidPayload(BIG_INTEGER_MESSAGE)
-    return KvEntry(key, DataType.STRING, _plain_text(key, text, number))
+    return KvEntry(key, _STRING, _plain_text(key, text, number))
 
 
 def _double_entry(key: str, text: str, from_string: bool) -> KvEntry:
@@ -314,9 +345,9 @@ def _double_entry(key: str, text: str, from_string: bool) -> KvEntry:
     elif not math.isfinite(value):
         if from_string:
             # ThingsBoard keeps a string it could not cast as the string.
-            return KvEntry(key, DataType.STRING, text)
+            return KvEntry(key, _STRING, text)
         raise InvalidPayload(f"Number for key [{key}] is too large for a double: {text[:40]}")
-    return KvEntry(key, DataType.DOUBLE, value)
+    return KvEntry(key, _DOUBLE, value)
 
 
 def _plain_text(key: str, text: str, number: Decimal) -> str:

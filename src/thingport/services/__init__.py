@@ -24,6 +24,8 @@ from thingport.services.devices import DeviceService
 from thingport.services.failure_limit import (
     ACCESS_TOKEN_PREFIX,
     CLAIM_PREFIX,
+    FailureLimit,
+    Primary,
     failure_limit,
 )
 from thingport.services.health import HealthService
@@ -83,7 +85,10 @@ class Services:
                               self.ota.profile_assignment_changed)
 
     @classmethod
-    def build(cls, store: Store, bus: Bus, settings: Settings, jwt_key: str) -> Services:
+    def build(cls, store: Store, bus: Bus, settings: Settings, jwt_key: str, *,
+              primary: Primary | None = None) -> Services:
+        """Every service over ``store`` and ``bus``; a worker process passes its ``primary``,
+        whose failure limits it shares (without Redis)."""
         devices = DeviceService(store, bus)
         attributes = AttributeService(store, bus)
         passwords = Passwords(settings.password_hash_concurrency)
@@ -100,7 +105,7 @@ class Services:
                 store, jwt_key, settings.jwt_expiration_s, settings.jwt_refresh_expiration_s,
                 passwords=passwords, security=security,
                 address_limit=address_limit(settings.redis_url, settings.login_max_failures,
-                                            settings.login_failure_window_s),
+                                            settings.login_failure_window_s, primary),
                 lockout=AccountLockout(store, settings.login_lockout_s),
             ),
             rpc=RpcService(store, bus, settings.rpc_default_timeout_ms,
@@ -110,12 +115,12 @@ class Services:
                 store, devices, settings.claim_duration_ms, settings.claim_allowed_by_default,
                 failure_limit(settings.redis_url, settings.claim_max_failures,
                               settings.claim_failure_window_s, prefix=CLAIM_PREFIX,
-                              name="claim"),
+                              name="claim", primary=primary),
             ),
             profiles=DeviceProfileService(store, devices),
             provisioning=ProvisioningService(store, devices, failure_limit(
                 settings.redis_url, settings.provision_max_failures,
-                settings.provision_failure_window_s)),
+                settings.provision_failure_window_s, primary=primary)),
             live=LiveService(bus),
             activity=ActivityTracker(
                 store, attributes, bus,
@@ -125,10 +130,19 @@ class Services:
             ),
             security=security,
         )
-        services.limit_device_api(settings)
+        services.limit_device_api(settings, primary)
         return services
 
-    def limit_device_api(self, settings: Settings) -> None:
+    def failure_limits(self) -> list[FailureLimit]:
+        """The per-address failure limits (the primary serves them to its workers)."""
+        limits = [self.claiming.limiter, self.provisioning.limiter]
+        if self.token_guard is not None:
+            limits.append(self.token_guard.limit)
+        if self.auth.address_limit is not None:
+            limits.append(self.auth.address_limit.limit)
+        return limits
+
+    def limit_device_api(self, settings: Settings, primary: Primary | None = None) -> None:
         """The rate limits and the wrong-token limit of the device API, from ``settings``."""
         self.rate_limits = RateLimitService(self.store, self.bus, rate_limit_defaults(settings))
         self.tenant_profiles = TenantProfileService(self.store, self.rate_limits)
@@ -136,7 +150,7 @@ class Services:
             self.token_guard = TokenGuard(failure_limit(
                 settings.redis_url, settings.max_wrong_credentials_per_ip,
                 settings.ip_block_timeout_ms / 1000, prefix=ACCESS_TOKEN_PREFIX,
-                name="access token",
+                name="access token", primary=primary,
             ))
 
     async def close_limits(self) -> None:

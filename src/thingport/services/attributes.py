@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 from uuid import UUID
 
 from thingport.bus import Bus
@@ -71,15 +72,17 @@ class AttributeService:
             await self._bus.publish(shared_changes_channel(device_id))
         await publish_attributes(self._bus, device_id, scope, list(entries), ts)
 
-    async def poll_changes(self, device_id: UUID, timeout_s: float) -> AttributeChanges | None:
+    def poll_changes(self, device_id: UUID,
+                     timeout_s: float) -> Coroutine[Any, Any, AttributeChanges | None]:
         """Shared-attribute changes not yet handed to the device, waiting up to ``timeout_s``
-        for some."""
+        for some. (Not a coroutine of its own, but ``wait_for``'s: each waiting poll would
+        keep one.)"""
         async def take() -> AttributeChanges | None:
             changes = await self._store.take_attribute_changes(device_id)
             return changes if changes else None
 
-        return await wait_for(self._bus, (shared_changes_channel(device_id),), take, timeout_s,
-                              abort_channel=device_channel(device_id))
+        return wait_for(self._bus, (shared_changes_channel(device_id),), take, timeout_s,
+                        abort_channel=device_channel(device_id))
 
     async def get(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import jwt
-
 from thingport.domain.model import NULL_UUID, Authority, User
 from thingport.errors import BadRequest, TokenExpired, Unauthorized
 from thingport.services.login_guard import INVALID, AccountLockout, AddressLimit
@@ -129,6 +127,8 @@ class AuthService:
             "sessionId": session, "iss": ISSUER, "jti": str(uuid.uuid4()), "iat": now,
             "exp": now + self._refresh_ttl, "isPublic": False,
         }
+        import jwt  # here: it brings ``cryptography`` (~8 MB) that an idle server never needs
+
         return {
             "token": jwt.encode(access, self._key, algorithm="HS256"),
             "refreshToken": jwt.encode(refresh, self._key, algorithm="HS256"),
@@ -148,6 +148,8 @@ class AuthService:
         )
 
     def _decode(self, token: str) -> dict[str, Any]:
+        import jwt  # a lookup in sys.modules once imported (see ``tokens``)
+
         try:
             return jwt.decode(
                 token, self._key, algorithms=["HS256"], options={"require": ["exp", "iat"]},

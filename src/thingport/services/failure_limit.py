@@ -10,6 +10,8 @@ Two implementations of one interface (``FailureLimit``), side by side:
   each node would count on its own. The number of addresses tracked is bounded, so that a caller
   with many addresses cannot grow it without limit; when full, the addresses that failed longest
   ago are forgotten first.
+- ``SharedFailureLimit``: a worker process's view of the primary's memory (several workers,
+  no Redis), so the limit holds across the workers of a node.
 - ``RedisFailureLimit``: in Redis, shared by every node, so the limit holds across nodes. Per
   address, a sorted set of failure times and a "blocked" key with a time to live, both changed
   by one Lua script (atomic, on Redis's clock, so nodes' clocks need not agree). When Redis
@@ -26,7 +28,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -45,6 +47,8 @@ class FailureLimit(abc.ABC):
             raise ValueError("max_failures and window_s must be positive")
         self.max_failures = max_failures
         self.window_s = window_s
+        #: Which limit this is (its Redis key prefix), set by ``failure_limit``.
+        self.prefix = PREFIX
 
     @abc.abstractmethod
     async def retry_after(self, address: str) -> int:
@@ -218,10 +222,42 @@ class RedisFailureLimit(FailureLimit):
         await self._client.aclose()
 
 
+class Primary(Protocol):
+    """The primary process, as a worker calls it (``ipc.CallClient``)."""
+
+    async def call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+#: The methods of a limit the primary serves to its workers.
+SERVED = frozenset({"retry_after", "record_failure"})
+
+
+class SharedFailureLimit(FailureLimit):
+    """The primary's limit of the same prefix, called from a worker process."""
+
+    def __init__(self, primary: Primary, max_failures: int, window_s: float) -> None:
+        super().__init__(max_failures, window_s)
+        self._primary = primary
+
+    async def retry_after(self, address: str) -> int:
+        return int(await self._primary.call(self.prefix, "retry_after", address))
+
+    async def record_failure(self, address: str) -> bool:
+        return bool(await self._primary.call(self.prefix, "record_failure", address))
+
+
 def failure_limit(redis_url: str | None, max_failures: int, window_s: float, *,
-                  prefix: str = PREFIX, name: str = "provisioning") -> FailureLimit:
-    """The limit shared through Redis when a Redis URL is set, else this node's memory;
-    ``prefix`` keeps each limit's keys in Redis apart, ``name`` says which it is in the log."""
+                  prefix: str = PREFIX, name: str = "provisioning",
+                  primary: Primary | None = None) -> FailureLimit:
+    """The limit shared through Redis when a Redis URL is set, else the primary's (a worker
+    process given its ``primary``), else this process's memory; ``prefix`` keeps each limit's
+    keys in Redis apart, ``name`` says which it is in the log."""
+    limit: FailureLimit
     if redis_url:
-        return RedisFailureLimit(redis_url, max_failures, window_s, prefix=prefix, name=name)
-    return MemoryFailureLimit(max_failures, window_s)
+        limit = RedisFailureLimit(redis_url, max_failures, window_s, prefix=prefix, name=name)
+    elif primary is not None:
+        limit = SharedFailureLimit(primary, max_failures, window_s)
+    else:
+        limit = MemoryFailureLimit(max_failures, window_s)
+    limit.prefix = prefix
+    return limit

@@ -9,6 +9,7 @@ network bus is disconnected are lost; a subscriber sees the next ones after it r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -24,9 +25,14 @@ from thingport.domain.model import (
     TsKvEntry,
 )
 
+#: Devices whose telemetry channel name is kept (about 200 bytes each).
+TELEMETRY_CHANNELS_CACHED = 65536
 
+
+@lru_cache(maxsize=TELEMETRY_CHANNELS_CACHED)
 def telemetry_channel(device_id: UUID) -> str:
     """New time-series points of one device."""
+    # Cached: asked on every telemetry upload, and str(UUID) costs more than the lookup.
     return f"ts:{device_id}"
 
 

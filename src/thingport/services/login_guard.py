@@ -25,7 +25,7 @@ from uuid import UUID
 from thingport.clock import now_ms
 from thingport.domain.model import UserCredentials
 from thingport.errors import TooManyRequests, Unauthorized
-from thingport.services.failure_limit import FailureLimit, failure_limit
+from thingport.services.failure_limit import FailureLimit, Primary, failure_limit
 from thingport.services.keyed_locks import KeyedLocks
 from thingport.store.base import EntityStore
 
@@ -40,10 +40,12 @@ NOT_ACTIVE: str = "User account is not active"
 REDIS_PREFIX = "thingport:login-failures"
 
 
-def address_limit(redis_url: str | None, max_failures: int, window_s: float) -> AddressLimit:
-    """The limit shared through Redis when a Redis URL is set, else this node's memory."""
+def address_limit(redis_url: str | None, max_failures: int, window_s: float,
+                  primary: Primary | None = None) -> AddressLimit:
+    """The limit shared through Redis when a Redis URL is set, else the primary's (in a worker
+    process), else this process's memory."""
     return AddressLimit(failure_limit(redis_url, max_failures, window_s, prefix=REDIS_PREFIX,
-                                      name="login"))
+                                      name="login", primary=primary))
 
 
 class AddressLimit:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 #: Hashes computed at once by default (a 2-core machine keeps a core for everything else).
 DEFAULT_CONCURRENCY = 2
@@ -31,14 +31,22 @@ class Passwords:
         if concurrency < 1:
             raise ValueError("concurrency must be positive")
         self.concurrency = concurrency
-        self._hasher = hasher or PasswordHasher()
+        # Made by the first hash or check: argon2 is imported then, not by an idle server.
+        self._hasher = hasher
         self._slots = asyncio.Semaphore(concurrency)
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="thingport-password")
         self._decoy: str | None = None
 
+    def _argon2(self) -> PasswordHasher:
+        if self._hasher is None:
+            from argon2 import PasswordHasher
+
+            self._hasher = PasswordHasher()
+        return self._hasher
+
     async def hash(self, password: str) -> str:
         """An argon2id hash of ``password``."""
-        return await self._run(self._hasher.hash, password)
+        return await self._run(self._argon2().hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches ``password_hash``. Without a hash (an unknown e-mail, an
@@ -53,8 +61,10 @@ class Passwords:
         return await self._run(self._check, password_hash, password)
 
     def _check(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            return self._hasher.verify(password_hash, password)
+            return self._argon2().verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -115,8 +116,9 @@ class RpcService:
             raise NotFound(f"RPC [{rpc.id}] was deleted")
         return current
 
-    async def poll(self, device: Device, timeout_s: float) -> Rpc | None:
-        """The device's next command, waiting up to ``timeout_s`` for one; marked DELIVERED."""
+    def poll(self, device: Device, timeout_s: float) -> Coroutine[Any, Any, Rpc | None]:
+        """The device's next command, waiting up to ``timeout_s`` for one; marked DELIVERED.
+        (Not a coroutine of its own, but ``wait_for``'s: each waiting poll would keep one.)"""
         async def take() -> Rpc | None:
             taking = asyncio.ensure_future(self._store.take_next_rpc(device.id, now_ms()))
             try:
@@ -134,8 +136,8 @@ class RpcService:
                 await self._bus.publish(rpc_done_channel(rpc.id))
             return rpc
 
-        return await wait_for(self._bus, (rpc_channel(device.id),), take, timeout_s,
-                              abort_channel=device_channel(device.id))
+        return wait_for(self._bus, (rpc_channel(device.id),), take, timeout_s,
+                        abort_channel=device_channel(device.id))
 
     async def reply(self, device: Device, request_id: int, response: str) -> bool:
         """Record the device's reply to command ``request_id``; False for a stale one."""

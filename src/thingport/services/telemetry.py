@@ -9,7 +9,7 @@ from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import Aggregation, TelemetryBatch, TsKvEntry
 from thingport.errors import BadRequest, InvalidPayload
-from thingport.services.live import publish_telemetry
+from thingport.services.live import publish_telemetry, telemetry_channel
 from thingport.store.base import TelemetryStore
 
 #: ThingsBoard's ts_max_intervals: the most buckets one aggregated query may ask for.
@@ -43,9 +43,15 @@ class TelemetryService:
     async def save(self, device_id: UUID, batch: TelemetryBatch) -> None:
         """Store entries durably; returns once they are committed, and announces them to live
         subscribers. A time before 1970 or more than a year ahead is a BadRequest."""
-        if any(entries for _, entries in batch):
-            check_timestamps(batch, now_ms())
-            await self._store.save_telemetry(device_id, batch)
+        for _, entries in batch:
+            if entries:
+                break
+        else:
+            return  # nothing to store
+        check_timestamps(batch, now_ms())
+        await self._store.save_telemetry(device_id, batch)
+        # Asked here first: while nobody watches (the usual case) no coroutine is made.
+        if self._bus.may_have_subscribers(telemetry_channel(device_id)):
             await publish_telemetry(self._bus, device_id, batch)
 
     async def latest(self, device_id: UUID, keys: Sequence[str] | None = None) -> list[TsKvEntry]:

@@ -63,13 +63,19 @@ from thingport.transport.drain import (
     body_expected,
     discard_body,
 )
-from thingport.transport.json_body import parse_json, parse_json_into
+from thingport.transport.json_body import (
+    NOT_INLINE,
+    parse_inline,
+    parse_json,
+    parse_off_loop_into,
+)
 from thingport.transport.payload_limits import PayloadLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PREFIX = "/api/v1/"
+_PREFIX_LENGTH = len(PREFIX)
 #: The one device API path without a token.
 PROVISION_PATH = PREFIX + "provision"
 PAYLOAD_LIMITS_VARIABLE = "HTTP_TRANSPORT_MAX_PAYLOAD_SIZE_LIMIT_CONFIGURATION"
@@ -115,7 +121,10 @@ class DeviceCall:
 
     async def body(self) -> bytes:
         """The body; a missing or empty one is a 400, as Spring answers for a required body."""
-        body = await self.raw_body()
+        try:  # raw_body's work, without a coroutine of its own (the hot path)
+            body = await read_body(self.receive, self.limit)
+        finally:
+            self.body_read = True
         if not body:
             raise BadRequest("Required request body is missing")
         return body
@@ -125,12 +134,17 @@ class DeviceCall:
 
     async def json_into(self, convert: Callable[[Any], T]) -> T:
         """``convert(self.json())``; for a big body both off the event loop."""
-        return await parse_json_into(await self.body(), convert)
+        body = await self.body()
+        value = parse_inline(body)
+        if value is NOT_INLINE:
+            return await parse_off_loop_into(body, convert)
+        return convert(value)
 
-    async def until_disconnected(self, work: Awaitable[T], kind: str) -> T:
+    def until_disconnected(self, work: Awaitable[T], kind: str) -> Awaitable[T]:
         """``work``'s result, or ClientDisconnected as soon as the device goes away, or
-        ServerStopping when the server stops; counted as a wait of ``kind``."""
-        return await until_disconnected(self.receive, work, self.lifecycle, kind)
+        ServerStopping when the server stops; counted as a wait of ``kind``. (Not a
+        coroutine of its own: each waiting poll would keep one.)"""
+        return until_disconnected(self.receive, work, self.lifecycle, kind, self.scope)
 
 
 Handler = Callable[[DeviceCall, Send], Awaitable[None]]
@@ -145,6 +159,8 @@ class DeviceApi:
         lifecycle: Lifecycle | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.services = services
+        self.devices = services.devices
+        self.activity = services.activity
         self.rate_limits = services.rate_limits
         self.guard = services.token_guard if services.token_guard is not None else NoTokenGuard()
         self.lifecycle = lifecycle or Lifecycle()
@@ -171,6 +187,13 @@ class DeviceApi:
             for action, methods in self.routes.items()
         }
         self.provision_series = self.metrics.series("device", PROVISION_PATH, "POST")
+        # The body limit of each route whose limit no token can change (with the default
+        # limits, every one): a request then matches no pattern.
+        self.route_limits: dict[str, int] = {
+            action: limit or FALLBACK_LIMIT
+            for action, limit in self.limits.fixed_limits(
+                PREFIX, (action for action in self.routes if "{" not in action)).items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
@@ -186,23 +209,28 @@ class DeviceApi:
 
         path: str = scope["path"]
         method: str = scope["method"]
-        token, _, action = path[len(PREFIX):].partition("/")
+        token, _, action = path[_PREFIX_LENGTH:].partition("/")
         if action.startswith("rpc/") and "/" not in action[4:]:
             action = "rpc/{id}"
+        series: RequestSeries | None = None
         if path == PROVISION_PATH:
-            series: RequestSeries | None = self.provision_series
-        else:
-            series = self.series.get(action, {}).get(method) if token else None
+            series = self.provision_series
+        elif token:
+            methods = self.series.get(action)
+            if methods is not None:
+                series = methods.get(method)
         try:
-            await self._serve(scope, receive, sending, path, token, action)
+            await self._serve(scope, receive, sending, path, method, token, action)
         finally:
             if series is None:  # rare: no route; an unknown method is one label, not many
                 series = self.metrics.series("device", UNMATCHED, method_label(method))
             series.observe(status, time.perf_counter() - start)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str, token: str,
-                     action: str) -> None:
-        limit = self.limits.limit_for(path) or FALLBACK_LIMIT
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str, method: str,
+                     token: str, action: str) -> None:
+        limit = self.route_limits.get(action) if token else None
+        if limit is None:
+            limit = self.limits.limit_for(path) or FALLBACK_LIMIT
         if path == PROVISION_PATH:
             limit = min(limit, PROVISION_MAX_PAYLOAD)
         call: DeviceCall | None = None
@@ -220,32 +248,32 @@ class DeviceApi:
             methods = self.routes.get(action) if token else None
             if methods is None:
                 await _drained(scope, receive)
-                await send_error(send, 404, f"No endpoint {scope['method']} {path}")
+                await send_error(send, 404, f"No endpoint {method} {path}")
                 return
-            handler = methods.get(scope["method"])
+            handler = methods.get(method)
             if handler is None:
                 allow = ", ".join(sorted(methods)).encode()
                 await _drained(scope, receive)
                 await send_error(
-                    send, 405, f"Request method '{scope['method']}' is not supported",
+                    send, 405, f"Request method '{method}' is not supported",
                     [(b"allow", allow)],
                 )
                 return
             # The hot path is the cache; an unknown token is counted against its address.
             client = scope.get("client")
             address = client[0] if client else ""
-            device = self.services.devices.cached(token)
+            device = self.devices.cached(token)
             if device is None:
-                device = await self.guard.unknown(token, address, self.services.devices.lookup)
+                device = await self.guard.unknown(token, address, self.devices.lookup)
                 if device is None:
                     await _drained(scope, receive)
                     await send_empty(send, 401)
                     return
             else:
                 self.guard.known(token, address)
-            if self.rate_limits.active and (action, scope["method"]) not in DATA_ROUTES:
+            if self.rate_limits.active and (action, method) not in DATA_ROUTES:
                 await self.rate_limits.check_message(device)
-            self.services.activity.touch(device.id)
+            self.activity.touch(device.id)
             call = DeviceCall(scope, receive, device, limit, self.lifecycle)
             await handler(call, send)
         except ClientDisconnected:
@@ -273,9 +301,9 @@ class DeviceApi:
 
     # -- handlers ------------------------------------------------------------------------------
     async def post_telemetry(self, call: DeviceCall, send: Send) -> None:
-        received = now_ms()
+        received, converter = now_ms(), self.converter
         batch = await call.json_into(lambda value: telemetry_from_json(value, received,
-                                                                       self.converter))
+                                                                       converter))
         if self.rate_limits.active:
             await self.rate_limits.check_data(call.device, sum(len(e) for _, e in batch))
         await self.services.telemetry.save(call.device.id, batch)

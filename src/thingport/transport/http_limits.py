@@ -23,18 +23,35 @@ limits from ``config.http_limits`` (a ``ThingportConfig``):
   ``reserve``, it is closed as soon as it is accepted.
 
 An answer of this module is ThingsBoard's error JSON and closes the connection.
+
+The protocol also keeps a connection small, since ten thousand of them may each hold a waiting
+long poll: its own state is in slots (so that uvicorn's attributes stay in a compact, shared-key
+dict), uvicorn's per-connection deque and ``asyncio.Event`` objects are replaced by those of
+``transport.lean``, and the scope shares what is the same for every request. It tells a request
+that its client went away through the scope's ``asgi.DISCONNECT_EXTENSION``, so that a long poll
+needs no task of its own reading ``receive``.
+
+The open-files limit, which bounds the connections, is raised to the hard limit at start
+(``raise_open_files_limit``), and ``open_files_line`` says how many connections that leaves
+room for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from thingport.http_errors import error_body
+from thingport.transport.asgi import DISCONNECT_EXTENSION
+from thingport.transport.lean import LeanEvent, LeanFlowControl, Pipeline
 
 log = logging.getLogger("uvicorn.error")
 
@@ -65,11 +82,67 @@ def connection_cap(setting: int, open_files: int) -> tuple[int, int]:
     return cap, max(8, min(cap // 50, 1000))
 
 
+#: The soft open-files limit found at start and the one in force after
+#: ``raise_open_files_limit``, until ``open_files_change`` takes it (once, for the log line).
+_open_files_change: tuple[int, int] | None = None
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft open-files limit to the hard one (every waiting long poll holds a
+    socket: allow as many as the system lets us); returns the limit before and after, and
+    keeps them for ``open_files_change``."""
+    global _open_files_change
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    after = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    _open_files_change = (soft, after)
+    return soft, after
+
+
+def open_files_change() -> tuple[int, int] | None:
+    """What ``raise_open_files_limit`` did in this process, once: None afterwards, and in a
+    process that did not raise it (a worker inherits the raised limit)."""
+    global _open_files_change
+    change, _open_files_change = _open_files_change, None
+    return change
+
+
+def open_files_line(before: int, after: int, cap: int, processes: int,
+                    configured: bool) -> str:
+    """The start's one line about the open-files limit and the connections it leaves room
+    for (``cap`` in each of ``processes``)."""
+    if after > before:
+        how = f"raised from {before}"
+    else:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        how = "the hard limit" if after >= hard else f"could not be raised to {hard}"
+    room = cap * processes
+    about = room // 1000 * 1000 if room >= 10_000 else room
+    where = f" in {processes} processes" if processes > 1 else ""
+    capped = ", as THINGPORT_HTTP_MAX_CONNECTIONS caps them" if configured else ""
+    return (f"open files: {after} ({how}): room for about {about:,} connections "
+            f"(long polls){where}{capped}")
+
+
+#: The scope's "asgi" entry, one for all requests instead of a new dict each.
+_ASGI_INFO: dict[str, Any] = {}
+#: The server's own addresses (the scope's "server"), one tuple each for all connections.
+_ADDRESSES: dict[tuple[str, int | None], tuple[str, int | None]] = {}
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.http_limits``."""
 
+    __slots__ = ("body_seen", "body_timer", "extensions", "head_bytes", "head_started",
+                 "head_timer", "header_timeout_s", "in_body", "in_head", "limits",
+                 "on_disconnect", "refusal_due", "refused")
+
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
+        self.pipeline = Pipeline()  # type: ignore[assignment]
         self.limits: HttpLimits = getattr(config, "http_limits", None) or HttpLimits()
         self.header_timeout_s = self.limits.header_timeout_s
         # The head now being received: its bytes so far, and whether any arrived.
@@ -84,10 +157,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.refusal_due: tuple[int, str] | None = None
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
+        # The scope's extensions (made with the first request), and what to call when the
+        # client goes away during the request (see ``watch_disconnect``).
+        self.extensions: dict[str, Any] | None = None
+        self.on_disconnect: Callable[[], object] | None = None
 
     # -- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = LeanFlowControl(transport)  # type: ignore[assignment]
+        # One tuple per listening address, one string per client host, not one per connection.
+        if self.server is not None:
+            self.server = _ADDRESSES.setdefault(self.server, self.server)
+        if self.client is not None:
+            self.client = (sys.intern(self.client[0]), self.client[1])
         cap = self.limits.max_connections
         if cap and len(self.connections) > cap:
             if len(self.connections) > cap + self.limits.reserve:
@@ -101,6 +184,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_timers()
         super().connection_lost(exc)
+        callback, self.on_disconnect = self.on_disconnect, None
+        if callback is not None:
+            callback()
+
+    def watch_disconnect(self, callback: Callable[[], object] | None) -> bool:
+        """The scope's ``DISCONNECT_EXTENSION``: ``callback()`` once the connection is lost
+        while the request runs (a waiting long poll then ends without a task of its own to
+        watch ``receive``); None: no more. False when it is lost already."""
+        if callback is not None and (self.transport.is_closing() or self.cycle is None
+                                     or self.cycle.disconnected):
+            return False
+        self.on_disconnect = callback
+        return True
 
     def cancel_timers(self) -> None:
         if self.head_timer is not None:
@@ -164,7 +260,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # a request (not an upgrade): lighten what it holds
+            self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
+            if self.extensions is None:
+                self.extensions = {DISCONNECT_EXTENSION: self.watch_disconnect}
+            self.scope["extensions"] = self.extensions  # type: ignore[typeddict-unknown-key]
+            version = self.scope["asgi"]["version"]
+            self.scope["asgi"] = _ASGI_INFO.get(version) or _ASGI_INFO.setdefault(
+                version, self.scope["asgi"])
+            self.url = b""  # parsed into the scope; uvicorn starts it again per request
 
     def pipelined_head_size(self) -> int:
         """The size of a head that began in the read which ended the request before it:

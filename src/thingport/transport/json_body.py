@@ -62,20 +62,37 @@ def _inline(body: bytes) -> Any:
     return value
 
 
+#: What ``parse_inline`` returns for a body that is to be parsed off the loop.
+NOT_INLINE: Any = NOT_STRICT
+
+
+def parse_inline(body: bytes) -> Any:
+    """``parse_payload(body)`` when it is quick enough for the loop, else ``NOT_INLINE``
+    (then ``parse_json`` or ``parse_json_into`` take it to a thread). Not a coroutine: the
+    usual small body costs none."""
+    if len(body) <= INLINE_MAX_BYTES:
+        return _inline(body)
+    return NOT_INLINE
+
+
 async def parse_json(body: bytes) -> Any:
     """``parse_payload(body)``, off the loop when it may take long."""
-    if len(body) <= INLINE_MAX_BYTES:
-        value = _inline(body)
-        if value is not NOT_STRICT:
-            return value
+    value = parse_inline(body)
+    if value is not NOT_INLINE:
+        return value
     return await off_loop(lambda: parse_payload(body))
 
 
 async def parse_json_into(body: bytes, convert: Callable[[Any], T]) -> T:
     """``convert(parse_payload(body))``: for a big body, both steps off the loop (turning a
     million values into entries takes seconds too)."""
-    if len(body) <= INLINE_MAX_BYTES:
-        value = _inline(body)
-        if value is not NOT_STRICT:
-            return convert(value)
+    value = parse_inline(body)
+    if value is not NOT_INLINE:
+        return convert(value)
+    return await parse_off_loop_into(body, convert)
+
+
+async def parse_off_loop_into(body: bytes, convert: Callable[[Any], T]) -> T:
+    """``convert(parse_payload(body))`` in a parsing thread, for a body that
+    ``parse_inline`` did not take."""
     return await off_loop(lambda: convert(parse_payload(body)))

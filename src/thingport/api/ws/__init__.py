@@ -5,10 +5,12 @@ Both paths run the same session; only the envelope of the commands differs (see 
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, WebSocketRoute
-from starlette.websockets import WebSocket
+from typing import TYPE_CHECKING
 
-from thingport.api.ws.session import CLOSE_BAD_DATA, Session
+from starlette.routing import BaseRoute, WebSocketRoute
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
 
 PATH = "/api/ws"
 LEGACY_PATH = "/api/ws/plugins/telemetry"
@@ -16,6 +18,10 @@ LEGACY_PATH = "/api/ws/plugins/telemetry"
 
 async def telemetry_socket(websocket: WebSocket) -> None:
     """One client's session, until it or the server closes."""
+    # Imported with the first socket: the sessions' commands (msgspec and all) are a few MB
+    # that a server nobody opens a WebSocket to never needs.
+    from thingport.api.ws.session import CLOSE_BAD_DATA, Session
+
     path = websocket.url.path.rstrip("/")
     if path not in (PATH, LEGACY_PATH):
         await websocket.accept()

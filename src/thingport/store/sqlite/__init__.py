@@ -10,8 +10,11 @@ One module per job::
     uploads.py      saves too large for one transaction: slices, held rows, release, clean-up
     tx.py           Tx: what a write operation sees (connection, id caches, merge state)
     sample_log.py   the sample log's SQL (append, merge into ts_kv in chunks, latest upsert)
+    multi_row.py    many rows per INSERT statement (the log's rows, the latest upserts)
     large_values.py values over 900 bytes kept out of the clustered tables (kv_blob)
     history.py      where a read of history looks (ts_kv, or with unmerged rows on a full disk)
+    rollups.py      per-minute rollups of ts_kv, kept exact by every write (dirty minutes)
+    aggregation.py  aggregated reads: buckets cut into rollup and raw pieces, combined
     connection.py   opening connections (pragmas, WAL), reading one page
     errors.py       SQLite errors -> domain errors (a full disk -> StoreUnavailable)
     migrations.py   applying migrations/sqlite/*.sql, version in PRAGMA user_version

@@ -19,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from itertools import chain
 from typing import Any, cast
 from uuid import UUID
 
 from thingport.store.shared.futures import settle
 from thingport.store.sqlite.errors import translate
 from thingport.store.sqlite.sample_log import (
-    INSERT_TS,
+    INSERT_LOG,
     Row,
-    merge_newest,
     newest_rows,
     upsert_latest,
 )
@@ -202,9 +202,8 @@ def _run_telemetry(
             any_large = True
     conn.execute("SAVEPOINT telemetry")
     try:
-        conn.executemany(INSERT_TS, rows)
-        upsert_latest(conn, merge_newest([span[3] for span in spans]), any_large,
-                      tx.latest_refs)
+        INSERT_LOG.run(conn, rows)
+        upsert_latest(conn, _latest(spans), any_large, tx.latest_refs)
     except Exception as exc:
         if not conn.in_transaction:
             raise TransactionLost(exc) from exc
@@ -220,7 +219,7 @@ def _run_telemetry(
         op = ops[index - offset]
         conn.execute("SAVEPOINT telemetry")
         try:
-            conn.executemany(INSERT_TS, rows[start:end])
+            INSERT_LOG.run(conn, rows[start:end])
             upsert_latest(conn, newest, bool(op.large), tx.latest_refs)
         except Exception as exc:
             if not conn.in_transaction:
@@ -233,14 +232,40 @@ def _run_telemetry(
             tx.log_large = tx.log_large or bool(op.large)
         conn.execute("RELEASE telemetry")
 
+def _latest(spans: list[tuple[int, int, int, list[Row]]]) -> list[Row]:
+    """``merge_newest`` of the operations' newest rows, without a step per row where it
+    would change nothing: an operation's rows are all of one device and already its newest,
+    so only operations of a device that an earlier one in the batch has are merged."""
+    if len(spans) == 1:
+        return spans[0][3]
+    parts: list[list[Row]] = []
+    at: dict[int, int] = {}  # device seq -> its part
+    for span in spans:
+        newest = span[3]
+        if not newest:
+            continue
+        device = newest[0][0]
+        index = at.get(device)
+        if index is None:
+            at[device] = len(parts)
+            parts.append(newest)
+        else:  # the same device again: newest_rows keeps the later row of a tie
+            parts[index] = newest_rows(parts[index] + newest)
+    return parts[0] if len(parts) == 1 else list(chain.from_iterable(parts))
+
+
 def resolve(
     batch: list[Op | TelemetryOp], results: list[Any], errors: list[BaseException | None]
 ) -> None:
     # One wake-up of each event loop per batch, not one per operation.
     by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
     for op, result, error in zip(batch, results, errors, strict=True):
-        if op.loop is not None:  # else the writer's own step
-            by_loop.setdefault(op.loop, []).append((op.future, result, error))
+        loop = op.loop
+        if loop is not None:  # else the writer's own step
+            items = by_loop.get(loop)
+            if items is None:
+                items = by_loop[loop] = []
+            items.append((op.future, result, error))
     for loop, items in by_loop.items():
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
             loop.call_soon_threadsafe(settle, items)

@@ -21,14 +21,18 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+from thingport.clock import now_ms
 from thingport.store.shared.values import Value
-from thingport.store.sqlite import large_values
+from thingport.store.sqlite import large_values, rollups
+from thingport.store.sqlite.multi_row import MultiRowInsert
 
 #: A sample: (device seq, key id, ts, type code, value).
 Row = tuple[int, int, int, int, Value]
 
 # Samples go to the append-only log first; merge_range moves them into ts_kv (see 0004).
 INSERT_TS: Final = "INSERT INTO ts_kv_log (device, key, ts, type, v) VALUES (?, ?, ?, ?, ?)"
+#: INSERT_TS with many rows per statement (``multi_row.py``).
+INSERT_LOG: Final = MultiRowInsert("INSERT INTO ts_kv_log (device, key, ts, type, v) VALUES", 5)
 #: Merge the log once it holds this many samples...
 MERGE_ROWS: Final = 50_000
 #: ...or this many bytes of large values...
@@ -44,6 +48,9 @@ UPSERT_LATEST: Final = (
     "ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, type = excluded.type, "
     "v = excluded.v WHERE excluded.ts >= ts_kv_latest.ts"
 )
+_UPSERT_LATEST_ROWS: Final = MultiRowInsert(
+    "INSERT INTO ts_kv_latest (device, key, ts, type, v) VALUES", 5,
+    UPSERT_LATEST[UPSERT_LATEST.index(" ON CONFLICT"):])
 # An upsert (not INSERT OR REPLACE) so that a replaced out-of-line value's trigger fires.
 # "WHERE true": SQLite's rule for an upsert whose rows come from a SELECT.
 _MERGE: Final = (
@@ -65,15 +72,19 @@ def first_seq(conn: sqlite3.Connection, table: str, lo: int | None = None,
 
 def merge_range(conn: sqlite3.Connection, table: str, lo: int, hi: int, large: bool) -> int:
     """Move the rows of ``table`` with ``lo <= seq <= hi`` into ts_kv, fewer when their large
-    values (``large``: there may be some) exceed CHUNK_BYTES; returns the last seq moved."""
+    values (``large``: there may be some) exceed CHUNK_BYTES; returns the last seq moved.
+    The rollups of the minutes written to are marked out of date, and settled ones rolled up
+    (``rollups.py``), within the same transaction."""
     if large:
         hi = large_values.move_out(conn, table, lo, hi, CHUNK_BYTES)
     conn.execute(_MERGE.format(table=table), (lo, hi))
+    rollups.mark(conn, table, lo, hi)
     if (hi >= conn.execute(f"SELECT max(seq) FROM {table}").fetchone()[0]
             and lo <= conn.execute(f"SELECT min(seq) FROM {table}").fetchone()[0]):
         conn.execute(f"DELETE FROM {table}")  # all of it: SQLite drops whole pages
     else:
         conn.execute(f"DELETE FROM {table} WHERE seq BETWEEN ? AND ?", (lo, hi))
+    rollups.clean(conn, now_ms(), max(rollups.MIN_CLEAN_ROWS, hi - lo + 1))
     return hi
 
 
@@ -84,7 +95,7 @@ def upsert_latest(conn: sqlite3.Connection, rows: list[Row], large: bool,
     (device, key) whose latest value may be out of line (updated here): a row replacing one
     of those frees its blob, which an update trigger would otherwise do for every sample."""
     if not large and not refs:
-        conn.executemany(UPSERT_LATEST, rows)
+        _UPSERT_LATEST_ROWS.run(conn, rows)
         return
     plain: list[Row] = []
     special: list[Row] = []
@@ -93,7 +104,7 @@ def upsert_latest(conn: sqlite3.Connection, rows: list[Row], large: bool,
             special.append(row)
         else:
             plain.append(row)
-    conn.executemany(UPSERT_LATEST, plain)
+    _UPSERT_LATEST_ROWS.run(conn, plain)
     for row in special:
         old = conn.execute("SELECT type, v FROM ts_kv_latest WHERE device = ? AND key = ?",
                            (row[0], row[1])).fetchone()

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 from uuid import UUID
 
 from thingport.domain.model import Aggregation, DataType, KvEntry, TsKvEntry
 from thingport.errors import NotFound, StoreUnavailable
 from thingport.store.base import TelemetryStore
-from thingport.store.shared.values import CODE_DOUBLE, CODE_LONG, CODE_TYPE, TYPE_CODE, decode
-from thingport.store.sqlite import history, large_values, uploads
+from thingport.store.shared.values import CODE_TYPE, TYPE_CODE, decode
+from thingport.store.sqlite import history, large_values, rollups, uploads
+from thingport.store.sqlite.aggregation import aggregate
 from thingport.store.sqlite.core import SQLiteCore
 from thingport.store.sqlite.sample_log import newest_rows
 from thingport.store.sqlite.tx import DEVICE_SEQ, Tx
@@ -58,31 +59,22 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
         becomes visible at once."""
         if not self._open:
             raise RuntimeError("SQLiteStore is not open")
-        # The rows are built here, on the event loop, while the writer thread (the bottleneck)
-        # is busy with the previous commit; it then only has to concatenate them.
-        seq = self._device_seqs.get(device_id)
-        keys = self._key_ids
-        if len(batch) == 1 and len(batch[0][1]) <= _ROWS_PER_YIELD:  # the usual request
-            rows = _rows_now(batch, seq, keys)
-            if rows is None:  # a key never committed before: the writer will add it
-                seq = None
-                rows = _rows_now(batch, None, keys)
+        if len(batch) == 1 and len(batch[0][1]) <= _ROWS_PER_YIELD:  # no coroutine for it
+            op = _op_now(device_id, batch, self._device_seqs, self._key_ids)
         else:
-            rows = await _rows(batch, seq, keys)
-            if rows is None:
-                seq = None
-                rows = await _rows(batch, None, keys)
-        assert rows is not None
-        if not rows:
-            return
-        large = large_values.mark_large(rows, 2 if seq is None else 3)
-        upload = len(rows) > uploads.SLICE_ROWS or bool(
-            large and sum(size for _, size in large) > uploads.SLICE_BYTES)
-        newest = newest_rows(rows) if seq is not None and not upload else None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._writer.put(TelemetryOp(device_id, seq, rows, newest, future, loop, large, upload))
-        await future
+            op = await telemetry_op(device_id, batch, self._device_seqs, self._key_ids)
+        if op is not None:
+            self._writer.put(op)
+            await op.future
+
+    def queue_rows(self, device_id: UUID, rows: list[Any]) -> asyncio.Future[None]:
+        """``save_telemetry`` of ``plain_rows`` sent by a worker process (``store/remote.py``):
+        queued at once, without a task; the future is done once they are committed."""
+        if not self._open:
+            raise RuntimeError("SQLiteStore is not open")
+        op = op_for_rows(device_id, rows, self._device_seqs, self._key_ids)
+        self._writer.put(op)
+        return op.future
 
     async def get_latest_telemetry(
         self, device_id: UUID, keys: Sequence[str] | None = None
@@ -143,9 +135,10 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
         MIN/MAX/AVG/SUM over numeric values (LONG stays LONG for MIN/MAX/SUM, AVG is DOUBLE;
         a bucket with any DOUBLE gives DOUBLE); COUNT counts values of every type (LONG).
 
-        A bucket without LONG or DOUBLE values is left out of MIN/MAX/AVG/SUM. The midpoint is
-        that of the bucket clamped to ``end_ts``, as ThingsBoard computes it. Aggregation.NONE
-        or an interval below 1 raise ValueError.
+        A bucket without LONG or DOUBLE values is left out of MIN/MAX/AVG/SUM; a LONG sum
+        beyond 64 bits becomes a DOUBLE. The midpoint is that of the bucket clamped to
+        ``end_ts``, as ThingsBoard computes it. Whole minutes come from the rollups
+        (``aggregation.py``). Aggregation.NONE or an interval below 1 raise ValueError.
         """
         if aggregation is Aggregation.NONE:
             raise ValueError("aggregate_telemetry needs an aggregation; use get_telemetry")
@@ -153,46 +146,9 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
             raise ValueError("interval must be at least 1 ms")
         if end_ts <= start_ts:
             return []
-        function = {
-            Aggregation.MIN: "min(v)", Aggregation.MAX: "max(v)", Aggregation.AVG: "avg(v)",
-            Aggregation.SUM: "sum(v)", Aggregation.COUNT: "count(*)",
-        }[aggregation]
-        numeric = (
-            "" if aggregation is Aggregation.COUNT
-            else f" AND type IN ({CODE_LONG}, {CODE_DOUBLE})"
-        )
-        # Out-of-line values are text: their flagged codes are never numeric, and COUNT
-        # counts them all the same, so the merged case reads ts_kv itself.
-        source = (f"ts_kv t WHERE {history.in_range('t')}" if await self._merged()
-                  else f"{history.PENDING} WHERE 1")
-        sql = (
-            f"SELECT (ts - ?1) / ?2 AS bucket, {function}, sum(type = {CODE_DOUBLE}) "
-            f"FROM {source}{numeric} GROUP BY bucket ORDER BY bucket"
-        )
-        params = (start_ts, interval, str(device_id), key, end_ts)
-
-        def read(conn: sqlite3.Connection) -> list[TsKvEntry]:
-            try:
-                rows = conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "integer overflow" not in str(exc):
-                    raise
-                # A LONG sum beyond 64 bits: total() sums in floating point instead.
-                rows = conn.execute(sql.replace("sum(v)", "total(v)"), params).fetchall()
-            out = []
-            for bucket, value, doubles in rows:
-                lo = start_ts + bucket * interval
-                hi = min(lo + interval, end_ts)
-                ts = lo + (hi - lo) // 2
-                if aggregation is Aggregation.COUNT:
-                    out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
-                elif aggregation is Aggregation.AVG or doubles or isinstance(value, float):
-                    out.append(TsKvEntry(ts, key, DataType.DOUBLE, float(value)))
-                else:
-                    out.append(TsKvEntry(ts, key, DataType.LONG, int(value)))
-            return out
-
-        return await self._read(read)
+        pending = not await self._merged()
+        return await self._read(lambda conn: aggregate(
+            conn, str(device_id), key, start_ts, end_ts, interval, aggregation, pending))
 
     async def get_telemetry_keys(self, device_id: UUID) -> list[str]:
         """Every time-series key the device has a latest value for, sorted."""
@@ -235,6 +191,7 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                     f"DELETE FROM ts_kv WHERE device = ? AND key = ?{bounds}",
                     (seq, kid, *bound_params),
                 )
+                rollups.after_delete(conn, seq, kid, start_ts, end_ts)
                 latest_deleted = conn.execute(
                     f"SELECT type, v FROM ts_kv_latest WHERE device = ? AND key = ?{bounds}",
                     (seq, kid, *bound_params),
@@ -284,6 +241,8 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
                         "DELETE FROM ts_kv WHERE device = ? AND key = ? AND ts IN (SELECT ts "
                         "FROM ts_kv WHERE device = ? AND key = ? AND ts < ? ORDER BY ts LIMIT ?)",
                         (device, key, device, key, cutoff_ts, budget)).rowcount
+                    if gone:
+                        rollups.after_trim(tx.conn, device, key)
                     budget -= gone
                     if budget <= 0:
                         break  # this pair may hold more: start the next transaction with it
@@ -294,6 +253,92 @@ class SQLiteTelemetry(SQLiteCore, TelemetryStore):
             deleted += removed
             pairs = pairs[finished:]
         return deleted
+
+
+async def telemetry_op(
+    device_id: UUID, batch: Sequence[tuple[int, Sequence[KvEntry]]],
+    device_seqs: dict[UUID, int], key_ids: dict[str, int],
+) -> TelemetryOp | None:
+    """The writer's operation for a ``save_telemetry`` (None: nothing to write), its rows
+    built from the ids the writer published."""
+    # The rows are built here, on the event loop, while the writer thread (the bottleneck)
+    # is busy with the previous commit; it then only has to concatenate them.
+    if len(batch) == 1 and len(batch[0][1]) <= _ROWS_PER_YIELD:  # the usual request
+        return _op_now(device_id, batch, device_seqs, key_ids)
+    seq = device_seqs.get(device_id)
+    rows = await _rows(batch, seq, key_ids)
+    if rows is None:
+        seq = None
+        rows = await _rows(batch, None, key_ids)
+    assert rows is not None
+    return _op(device_id, seq, rows, batch) if rows else None
+
+
+def _op_now(
+    device_id: UUID, batch: Sequence[tuple[int, Sequence[KvEntry]]],
+    device_seqs: dict[UUID, int], key_ids: dict[str, int],
+) -> TelemetryOp | None:
+    """``telemetry_op`` of a batch of few samples, in one go."""
+    seq = device_seqs.get(device_id)
+    rows = _rows_now(batch, seq, key_ids)
+    if rows is None:  # a key never committed before: the writer will add it
+        seq = None
+        rows = _rows_now(batch, None, key_ids)
+    assert rows is not None
+    return _op(device_id, seq, rows, batch) if rows else None
+
+
+def op_for_rows(
+    device_id: UUID, rows: list[Any], device_seqs: dict[UUID, int], key_ids: dict[str, int],
+) -> TelemetryOp:
+    """The writer's operation for ``plain_rows`` of a ``save_telemetry`` made elsewhere (a
+    worker process), resolved with the published ids where they are all known."""
+    seq = device_seqs.get(device_id)
+    if seq is not None:
+        try:
+            rows = [(seq, key_ids[key], ts, code, value) for key, ts, code, value in rows]
+        except KeyError:  # a key never committed before: the writer will add it
+            seq = None
+    return _op(device_id, seq, rows)
+
+
+async def plain_rows(batch: Sequence[tuple[int, Sequence[KvEntry]]]) -> list[Any]:
+    """``batch`` as the writer's unresolved (key, ts, type code, value) rows: plain tuples,
+    cheap to send to the primary process."""
+    if len(batch) == 1 and len(batch[0][1]) <= _ROWS_PER_YIELD:
+        return cast(list[Any], _rows_now(batch, None, {}))
+    return cast(list[Any], await _rows(batch, None, {}))
+
+
+def _op(device_id: UUID, seq: int | None, rows: list[Any],
+        batch: Sequence[tuple[int, Sequence[KvEntry]]] | None = None) -> TelemetryOp:
+    """The operation for ``rows`` (resolved when ``seq`` is known); ``batch``, when given,
+    is what they were made of, in order (it tells when the newest rows are quick to find)."""
+    large = large_values.mark_large(rows, 2 if seq is None else 3)
+    upload = len(rows) > uploads.SLICE_ROWS or bool(
+        large and sum(size for _, size in large) > uploads.SLICE_BYTES)
+    newest = _newest(rows, batch) if seq is not None and not upload else None
+    loop = asyncio.get_running_loop()
+    return TelemetryOp(device_id, seq, rows, newest, loop.create_future(), loop, large, upload)
+
+
+def _newest(rows: list[Any], batch: Sequence[tuple[int, Sequence[KvEntry]]] | None
+            ) -> list[Any]:
+    """``newest_rows(rows)`` of one device's resolved rows. When the batch's timestamps never
+    go back (one group, or groups in time order), a key's last row is its newest: a dict
+    comprehension finds them, in the same order, and the rows themselves are the answer when
+    no key repeats (the usual request)."""
+    if len(rows) == 1:
+        return rows
+    if batch is not None and (len(batch) == 1 or _in_time_order(batch)):
+        last = {row[1]: row for row in rows}
+        return rows if len(last) == len(rows) else list(last.values())
+    return newest_rows(rows)
+
+
+def _in_time_order(batch: Sequence[tuple[int, Sequence[KvEntry]]]) -> bool:
+    stamps = [ts for ts, _ in batch]
+    return stamps == sorted(stamps)
 
 
 def _rows_now(
@@ -317,22 +362,21 @@ async def _rows(
 ) -> list[Any] | None:
     """The writer's rows for ``batch``: finished (device seq, key id, ts, code, value) rows
     when ``seq`` is known, else (key, ts, code, value); None when a key has no published id.
-    A batch with very many samples gives the event loop a turn now and then."""
-    codes, double = TYPE_CODE, DataType.DOUBLE
+    A batch with very many samples gives the event loop a turn now and then: its groups are
+    taken ``_ROWS_PER_YIELD`` samples or so at a time, each run of them in one go."""
     rows: list[Any] = []
-    since_yield = 0
-    for ts, entries in batch:
-        if seq is not None:
-            try:
-                rows.extend((seq, key_ids[e.key], ts, codes[e.type],
-                             float(e.value) if e.type is double else e.value) for e in entries)
-            except KeyError:
-                return None
-        else:
-            rows.extend((e.key, ts, codes[e.type], float(e.value) if e.type is double else e.value)
-                        for e in entries)
-        since_yield += len(entries)
-        if since_yield >= _ROWS_PER_YIELD:
-            since_yield = 0
+    start, count = 0, len(batch)
+    while start < count:
+        end, samples = start, 0
+        while end < count and samples < _ROWS_PER_YIELD:
+            samples += len(batch[end][1])
+            end += 1
+        part = _rows_now(batch if start == 0 and end == count else batch[start:end], seq,
+                         key_ids)
+        if part is None:
+            return None
+        rows += part
+        start = end
+        if start < count:
             await asyncio.sleep(0)
     return rows
