@@ -54,8 +54,8 @@ def body_expected(scope: Scope, receive_called: bool = False) -> bool:
 async def discard_body(receive: Receive, max_bytes: int = DRAIN_MAX_BYTES) -> None:
     """Read and drop the rest of the request body, at most ``max_bytes``, within the bounds
     above. Call it only while more of the body is to come (after a message with
-    ``more_body``, or before the first). What is left past the bound is not read: the
-    connection closes after the answer (``transport.http_limits``)."""
+    ``more_body``, or before the first). Past the bound, the connection closes after the
+    answer, once a few MiB more have been dropped (``transport.http_limits``)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_MAX_S
     dropped = 0

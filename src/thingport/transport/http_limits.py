@@ -59,6 +59,9 @@ log = logging.getLogger("uvicorn.error")
 HEALTH_PATH = "/api/noauth/health"
 #: How long a connection over the cap may take for its head.
 OVER_CAP_HEADER_TIMEOUT_S = 5.0
+#: Most bytes of a request's body read and dropped after its answer (the application answered
+#: without reading it all) before the connection is closed instead.
+MAX_DISCARDED_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.http_limits``."""
 
     __slots__ = ("body_seen", "body_timer", "extensions", "head_bytes", "head_started",
-                 "head_timer", "header_timeout_s", "in_body", "in_head", "limits",
+                 "discarded", "head_timer", "header_timeout_s", "in_body", "in_head", "limits",
                  "on_disconnect", "refusal_due", "refused")
 
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
@@ -152,6 +155,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # Headers complete, body not yet: when its last bytes came.
         self.in_body = False
         self.body_seen = 0.0
+        # Bytes of a body dropped after its request was answered.
+        self.discarded = 0
         self.refused: tuple[int, str] | None = None
         # A refusal waiting for the answer to the request pipelined before it.
         self.refusal_due: tuple[int, str] | None = None
@@ -236,6 +241,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.in_head:
             self.head_timer = self.loop.call_later(self.header_timeout_s, self.head_timed_out)
         else:
+            if self.cycle.response_complete:  # the rest of a body answered already
+                self.discarded += len(data)
+                if self.discarded > MAX_DISCARDED_BYTES:
+                    self.transport.close()
+                    return
             self.body_seen = self.loop.time()
             if self.body_timer is None:
                 self.body_timer = self.loop.call_later(self.limits.body_timeout_s,
@@ -263,6 +273,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         before = self.cycle
         super().on_headers_complete()
         if self.cycle is not before:  # a request (not an upgrade): lighten what it holds
+            if self.expect_100_continue:
+                # If it is answered without a 100 Continue, the client sends no body and the
+                # connection cannot carry another request: say so in the answer (uvicorn adds
+                # "connection: close" and closes after it).
+                self.cycle.keep_alive = False
             self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
             if self.extensions is None:
                 self.extensions = {DISCONNECT_EXTENSION: self.watch_disconnect}
@@ -293,9 +308,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.refuse(*self.refusal_due)
         super().on_response_complete()
         if self.in_body and self.cycle.response_complete and not self.transport.is_closing():
-            # Answered before its body was read (the drain's bound was reached, or the client
-            # waits for a 100 Continue it will not get): the rest is not read either.
-            self.transport.close()
+            # Answered before its body was all read. The client, told nothing, sends its next
+            # request on this connection: closing now would leave that one unanswered. So the
+            # rest is read and dropped (uvicorn drops a body after the response), at most
+            # MAX_DISCARDED_BYTES, then the connection closes.
+            self.discarded = 0
 
     def handle_websocket_upgrade(self) -> None:
         if isinstance(self.app, OverCapacity):
