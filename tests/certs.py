@@ -1,4 +1,5 @@
-"""Certificates made at test time: a CA, intermediates, server certificates, PEM and PKCS#12 files.
+"""Certificates made at test time: a CA, intermediates, server certificates, PEM, PKCS#12 and JKS
+files.
 
 Typical use::
 
@@ -14,14 +15,17 @@ Nothing here touches the code under test, so black-box tests can use it too.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import ipaddress
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -30,10 +34,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "DEFAULT_NAMES",
-    "JKS_MAGIC",
     "Issued",
     "KeyType",
-    "fake_jks_bytes",
+    "java_keystore_bytes",
+    "keytool",
     "make_ca",
     "new_key",
     "pkcs12_bytes",
@@ -44,8 +48,6 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 #: Names a local server certificate needs for ``https://localhost`` and ``https://127.0.0.1``.
 DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1")
-#: The first four bytes of a Java KeyStore file.
-JKS_MAGIC = b"\xfe\xed\xfe\xed"
 
 
 def new_key(key_type: KeyType = "ec") -> PrivateKey:
@@ -162,16 +164,13 @@ def make_ca(common_name: str = "thingport test CA", *, key_type: KeyType = "ec")
     return Issued(builder.sign(key, hashes.SHA256()), key)
 
 
-def pkcs12_bytes(
-    entries: Sequence[tuple[str | None, Issued]], password: bytes, *, include_chain: bool = True
-) -> bytes:
-    """A PKCS#12 keystore holding one key entry per ``(alias, issued)``, all under ``password``.
+def pkcs12_bytes(alias: str | None, issued: Issued, password: bytes, *,
+                 include_chain: bool = True) -> bytes:
+    """A PKCS#12 keystore written by ``cryptography``: one key entry and its chain.
 
-    One entry is serialized by ``cryptography`` as is. Several entries (which ``cryptography``
-    cannot write) are made by joining the contents of single-entry stores into one and
-    computing a new SHA-256 MAC: the result reads like a ``keytool``-made multi-entry store.
     An alias of None gives an entry without a friendly name, as ``openssl pkcs12 -export``
-    without ``-name`` does.
+    without ``-name`` does. ``cryptography`` writes one key entry at most: `java_keystore_bytes`
+    with ``store_type="PKCS12"`` writes several.
     """
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -180,25 +179,62 @@ def pkcs12_bytes(
         .hmac_hash(hashes.SHA256())
         .build(password)
     )
-    singles = [
-        pkcs12.serialize_key_and_certificates(
-            alias.encode() if alias is not None else None,
-            issued.key,
-            issued.cert,
-            list(issued.issuers) if include_chain else None,
-            encryption,
-        )
-        for alias, issued in entries
-    ]
-    if len(singles) == 1:
-        return singles[0]
-    content_infos = b"".join(_auth_safe_items(single) for single in singles)
-    return _pfx(_der(0x30, content_infos), password)
+    return pkcs12.serialize_key_and_certificates(
+        alias.encode() if alias is not None else None,
+        issued.key,
+        issued.cert,
+        list(issued.issuers) if include_chain else None,
+        encryption,
+    )
 
 
-def fake_jks_bytes() -> bytes:
-    """Bytes that look like a Java KeyStore to anyone reading the magic number."""
-    return JKS_MAGIC + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x00" + os.urandom(32)
+def keytool() -> str:
+    """The path of Java's ``keytool``: the test is skipped without it, except under CI (fails)."""
+    path = shutil.which("keytool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("keytool is not installed (CI needs a Java runtime for the JKS tests)")
+        pytest.skip("keytool is not installed (a Java runtime: default-jre-headless)")
+    return path
+
+
+def java_keystore_bytes(
+    entries: Sequence[tuple[str, Issued, str]],
+    store_password: str,
+    *,
+    trusted: Sequence[tuple[str, Issued]] = (),
+    store_type: Literal["JKS", "JCEKS", "PKCS12"] = "JKS",
+) -> bytes:
+    """A keystore written by Java's ``keytool``: a key entry with its chain per ``(alias, issued,
+    key password)``, then a trusted certificate entry per ``(alias, issued)``.
+
+    keytool wants passwords of 6 characters or more, lower-cases aliases, and ignores a PKCS12
+    key password that differs from the store password.
+    """
+    tool = keytool()
+    with tempfile.TemporaryDirectory(prefix="thingport-jks-") as folder:
+        store = Path(folder) / "keystore"
+        for number, (alias, issued, key_password) in enumerate(entries):
+            source = Path(folder) / f"entry{number}.p12"
+            source.write_bytes(pkcs12_bytes(alias, issued, b"transfer"))
+            _keytool(tool, "-importkeystore", "-srckeystore", source, "-srcstoretype", "PKCS12",
+                     "-srcstorepass", "transfer", "-srcalias", alias,
+                     "-destkeystore", store, "-deststoretype", store_type,
+                     "-deststorepass", store_password, "-destkeypass", key_password)
+        for number, (alias, issued) in enumerate(trusted):
+            pem = Path(folder) / f"trusted{number}.pem"
+            pem.write_bytes(issued.cert_pem())
+            _keytool(tool, "-importcert", "-alias", alias, "-file", pem, "-keystore", store,
+                     "-storetype", store_type, "-storepass", store_password)
+        return store.read_bytes()
+
+
+def _keytool(tool: str, *args: str | Path) -> None:
+    done = subprocess.run(
+        [tool, *map(str, args), "-noprompt"], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"keytool {args[0]} failed: {done.stdout}{done.stderr}")
 
 
 # --------------------------------------------------------------------------- internals
@@ -245,85 +281,3 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         return x509.DNSName(name)
-
-
-# Just enough DER to take PKCS#12 files apart and put them together again.
-
-_OID_DATA = bytes.fromhex("06092a864886f70d010701")
-_OID_SHA256_ALG = bytes.fromhex("300d06096086480165030402010500")
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    length = len(content)
-    if length < 0x80:
-        header = bytes([length])
-    else:
-        size = (length.bit_length() + 7) // 8
-        header = bytes([0x80 | size]) + length.to_bytes(size, "big")
-    return bytes([tag]) + header + content
-
-
-def _der_split(data: bytes) -> list[tuple[int, bytes]]:
-    items = []
-    offset = 0
-    while offset < len(data):
-        tag, length = data[offset], data[offset + 1]
-        offset += 2
-        if length & 0x80:
-            size = length & 0x7F
-            length = int.from_bytes(data[offset : offset + size], "big")
-            offset += size
-        items.append((tag, data[offset : offset + length]))
-        offset += length
-    return items
-
-
-def _auth_safe_items(pfx: bytes) -> bytes:
-    """The ContentInfo elements of a store's AuthenticatedSafe, still encoded."""
-    [(_, pfx_body)] = _der_split(pfx)
-    _, (_, content_info), *_ = _der_split(pfx_body)
-    _, (_, explicit) = _der_split(content_info)
-    [(_, octets)] = _der_split(explicit)
-    [(_, auth_safe)] = _der_split(octets)
-    return b"".join(_der(tag, body) for tag, body in _der_split(auth_safe))
-
-
-def _pfx(auth_safe: bytes, password: bytes) -> bytes:
-    salt = os.urandom(16)
-    iterations = 2048
-    mac_key = _pkcs12_kdf(password, salt, iterations, purpose=3, size=32)
-    mac = hmac.new(mac_key, auth_safe, hashlib.sha256).digest()
-    mac_data = _der(
-        0x30,
-        _der(0x30, _OID_SHA256_ALG + _der(0x04, mac))
-        + _der(0x04, salt)
-        + _der(0x02, iterations.to_bytes(2, "big")),
-    )
-    content_info = _der(0x30, _OID_DATA + _der(0xA0, _der(0x04, auth_safe)))
-    return _der(0x30, _der(0x02, b"\x03") + content_info + mac_data)
-
-
-def _pkcs12_kdf(password: bytes, salt: bytes, iterations: int, purpose: int, size: int) -> bytes:
-    """RFC 7292 appendix B.2 with SHA-256, which a PKCS#12 MAC key is derived with."""
-    u, v = 32, 64
-
-    def stretch(data: bytes) -> bytes:
-        if not data:
-            return b""
-        length = v * ((len(data) + v - 1) // v)
-        return (data * (length // len(data) + 1))[:length]
-
-    bmp = password.decode().encode("utf-16-be") + b"\x00\x00"
-    block = stretch(salt) + stretch(bmp)
-    out = b""
-    while len(out) < size:
-        digest = bytes([purpose]) * v + block
-        for _ in range(iterations):
-            digest = hashlib.sha256(digest).digest()
-        out += digest
-        b = int.from_bytes((digest * (v // u + 1))[:v], "big")
-        block = b"".join(
-            ((int.from_bytes(block[i : i + v], "big") + b + 1) % (1 << (v * 8))).to_bytes(v, "big")
-            for i in range(0, len(block), v)
-        )
-    return out[:size]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,10 +17,38 @@ SYSADMIN = ("sysadmin@thingsboard.org", "sysadmin-pass")
 TENANT_ADMIN = ("tenant@thingsboard.org", "tenant-pass")
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port on 127.0.0.1 that nothing is bound to now, for a server the caller starts.
+
+    It comes from below the kernel's ephemeral range, which the kernel hands to outgoing
+    connections and ``bind(0)``: between this check and the server's bind only another test
+    picking ports can take it, and whoever starts a server on it retries on a new port when
+    that happens (``LiveServer.start``, ``PrivateRedis.start``).
+    """
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded range: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: What a server logs when its port was taken between ``free_port`` and its bind.
+PORT_TAKEN = ("already in use", "Address already in use")
 
 
 class LiveServer:
@@ -28,23 +57,41 @@ class LiveServer:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
                  scheme: str = "http") -> None:
         self.data_dir = data_dir
-        self.port = free_port()
         self.scheme = scheme
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "THINGPORT_DATA_DIR": str(data_dir),
             "THINGPORT_SYSADMIN_PASSWORD": SYSADMIN[1],
             "THINGPORT_TENANT_ADMIN_PASSWORD": TENANT_ADMIN[1],
             "HTTP_BIND_ADDRESS": "127.0.0.1",
-            "HTTP_BIND_PORT": str(self.port),
             "THINGPORT_LOG_LEVEL": "warning",
             **(env or {}),
         }
+        #: A port the test chose is kept; one from ``free_port`` may be changed by ``start``.
+        self.port_chosen = "HTTP_BIND_PORT" in (env or {})
+        self._use_port(int(self.env["HTTP_BIND_PORT"]) if self.port_chosen else free_port())
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / f"server-{self.port}.log"
+        self.started_once = False
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"{self.scheme}://127.0.0.1:{port}"
+        self.env["HTTP_BIND_PORT"] = str(port)
+        self.log_path = self.data_dir / f"server-{port}.log"
 
     def start(self, timeout: float = 20.0, verify: object = True) -> LiveServer:
+        """Start it and return once it answers. A first start whose free port another process
+        took meanwhile moves to a new one: read ``port`` and ``url`` after it (a restart keeps
+        its port: clients know it)."""
+        for _ in range(3):
+            if self._start(timeout, verify):
+                self.started_once = True
+                return self
+            self._use_port(free_port())
+        raise RuntimeError(f"no free port for the server:\n{self.log()}")
+
+    def _start(self, timeout: float, verify: object) -> bool:
+        """False when the port was taken (and another may be tried)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
@@ -54,10 +101,13 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if (not self.started_once and not self.port_chosen
+                        and any(m in self.log() for m in PORT_TAKEN)):
+                    return False
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
                 httpx.get(self.url + "/api/noauth/health", timeout=1, verify=verify)  # type: ignore[arg-type]
-                return self
+                return True
             except httpx.HTTPError:
                 time.sleep(0.05)
         self.stop()

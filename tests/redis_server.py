@@ -34,12 +34,31 @@ class PrivateRedis:
     def __init__(self, directory: Path) -> None:
         self.binary = require_redis_server()
         self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._use_port(free_port())
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_once = False
 
     def start(self, timeout: float = 10.0) -> PrivateRedis:
-        """Start it (again, on the same port) and return once it answers PING."""
+        """Start it (again, on the same port) and return once it answers PING. A first start
+        whose free port another process took meanwhile moves to a new one (read ``url`` after
+        it)."""
+        for _ in range(3):
+            if self._start(timeout):
+                self.started_once = True
+                return self
+            self._use_port(free_port())
+        raise RuntimeError(f"no free port for redis-server:\n{self.log()}")
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def log(self) -> str:
+        path = self.directory / "redis.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _start(self, timeout: float) -> bool:
+        """False when the port was taken (and another may be tried)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
@@ -50,9 +69,12 @@ class PrivateRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if not self.started_once and "Address already in use" in self.log():
+                    self.process = None
+                    return False
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}")
             if self._answers():
-                return self
+                return True
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port} in {timeout}s")

@@ -17,21 +17,23 @@ from starlette.applications import Starlette
 from thingport import web
 from thingport.admin import socket_path
 from thingport.admin.listener import Listener
-from thingport.api import exception_handlers, routes, ws
 from thingport.api import metrics as metrics_api
+from thingport.api import routes, ws
+from thingport.api.errors import exception_handlers
 from thingport.bus import Bus, bus_from_url
 from thingport.domain.kv_json import ConverterConfig
 from thingport.errors import ConfigError
+from thingport.http.asgi import Receive, Scope, Send
+from thingport.http.drain import UNAUTHENTICATED_DRAIN_BYTES, DrainUnreadBody
 from thingport.lifecycle import Lifecycle
 from thingport.metrics import Metrics, count_bus_messages, registry
 from thingport.services import Services
 from thingport.services.failure_limit import Primary
 from thingport.services.users import FirstLogin
 from thingport.settings import Settings
-from thingport.store import Store, sqlite_path, store_from_url
-from thingport.transport.asgi import Receive, Scope, Send
+from thingport.store import sqlite_path, store_from_url
+from thingport.store.base import Store
 from thingport.transport.device_api import PREFIX, DeviceApi
-from thingport.transport.drain import UNAUTHENTICATED_DRAIN_BYTES, DrainUnreadBody
 
 if TYPE_CHECKING:
     from thingport.workers import Workers
@@ -238,7 +240,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     rest = Starlette(
         routes=[*routes(), *ws.routes(), *web.routes(),
                 *(metrics_api.routes if settings.metrics_enabled else [])],
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     rest.state.services = services

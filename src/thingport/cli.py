@@ -14,7 +14,8 @@ import click
 from thingport.domain.model import Authority
 from thingport.errors import ConfigError, ThingportError
 from thingport.services import Services
-from thingport.settings import SETTINGS, Settings
+from thingport.settings import SETTINGS, Setting, Settings
+from thingport.settings.doc import help_line
 
 #: Options of ``thingport`` itself; any other leading option is one of ``serve``'s.
 GROUP_OPTIONS = ("--help", "-h", "--version")
@@ -37,15 +38,17 @@ def cli() -> None:
     """thingport: a server for ThingsBoard's HTTP Device API."""
 
 
+def setting_option(row: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The option of one setting, named after it, documented with its variable and default;
+    its value is parsed by `load_settings`, as the variable's is."""
+    return click.option(row.option, row.name, default=None, type=str, metavar=row.env,
+                        help=help_line(row))
+
+
 def setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """One option per setting, named after it, documented with its environment variable."""
-    for setting in reversed(SETTINGS):
-        option = "--" + setting.name.replace("_", "-")
-        default = setting.default if setting.default is not None else "-"
-        func = click.option(
-            option, setting.name, default=None, type=str, metavar=setting.env,
-            help=f"{setting.help} [env {setting.env}; default {default}]",
-        )(func)
+    """One option per setting (the ``SSL_*`` ones too)."""
+    for row in reversed(SETTINGS):
+        func = setting_option(row)(func)
     return func
 
 
@@ -59,7 +62,7 @@ def load_settings(options: dict[str, Any]) -> Settings:
         try:
             parsed[setting.name] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"--{setting.name.replace('_', '-')}: {exc}") from None
+            raise ConfigError(f"{setting.option}: {exc}") from None
     return Settings.from_env(**parsed)
 
 
@@ -85,18 +88,14 @@ def serve(**options: Any) -> None:
 def raise_open_files_limit() -> None:
     """Every waiting long poll holds a socket: allow as many as the system lets us (the
     server's start then says how many that is, ``server.http_limits``)."""
-    from thingport.transport.http_limits import raise_open_files_limit as raise_limit
+    from thingport.http.limits import raise_open_files_limit as raise_limit
 
     raise_limit()
 
 
 # -- commands that work on the store directly ----------------------------------------------------
-store_options = [
-    click.option("--data-dir", "data_dir", default=None, metavar="THINGPORT_DATA_DIR",
-                 help="Data directory [env THINGPORT_DATA_DIR]."),
-    click.option("--database-url", "database_url", default=None,
-                 metavar="THINGPORT_DATABASE_URL", help="Store URL [env THINGPORT_DATABASE_URL]."),
-]
+store_options = [setting_option(row) for row in SETTINGS
+                 if row.name in ("data_dir", "database_url")]
 
 
 def with_store(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""Domain errors. Only ``thingport.http_errors`` turns them into HTTP statuses.
+"""Domain errors. Only ``thingport.http.errors`` turns them into HTTP statuses.
 
     ThingportError
     ├── BadRequest                 400: the caller sent something we cannot use

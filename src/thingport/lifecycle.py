@@ -8,7 +8,7 @@ node). Every WebSocket session is closed with 1001, "going away". Requests that 
 interrupted: uvicorn waits for them, and the store's close commits what is queued.
 
 The waits are woken without a task of their own: each poll registers what ends its wait when
-its client disconnects (``transport.asgi.until_disconnected``), and ``stop`` calls that, which
+its client disconnects (``http.asgi.until_disconnected``), and ``stop`` calls that, which
 ends the poll exactly as a disconnect would. Counting them here also gives the metrics their
 open polls and sockets.
 """

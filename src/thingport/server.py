@@ -24,12 +24,13 @@ import uvicorn
 
 from thingport.app import Thingport, create_app, jwt_key
 from thingport.errors import ConfigError
+from thingport.http.forwarded import ForwardedHeaders, TrustedProxies
+from thingport.http.limits import HttpLimits, LimitedHttpToolsProtocol, connection_cap
+from thingport.log_config import configure_logging
 from thingport.settings import Settings
 from thingport.store import sqlite_path
 from thingport.store.sqlite.lock import check_free
 from thingport.tls import TlsConfig, build_ssl_context
-from thingport.transport.forwarded import ForwardedHeaders, TrustedProxies
-from thingport.transport.http_limits import HttpLimits, LimitedHttpToolsProtocol, connection_cap
 
 log = logging.getLogger("uvicorn.error")
 
@@ -100,6 +101,9 @@ def uvicorn_config(settings: Settings, app: Thingport) -> uvicorn.Config:
         http=LimitedHttpToolsProtocol,
         lifespan="on",
         access_log=False,
+        # Logging is ours (``log_config.configure_logging``, done by now); uvicorn's own
+        # configuration would give its loggers a second format.
+        log_config=None,
         log_level=settings.log_level,
         server_header=False,
         proxy_headers=False,
@@ -126,7 +130,7 @@ def http_limits(settings: Settings) -> HttpLimits:
         log.warning("THINGPORT_HTTP_MAX_CONNECTIONS=%d (and %d more for health checks) is above "
                     "the open-files limit of %d: connections may fail with 'Too many open "
                     "files' before the cap refuses them", cap, reserve, open_files)
-    from thingport.transport.http_limits import open_files_change, open_files_line
+    from thingport.http.limits import open_files_change, open_files_line
 
     change = open_files_change()
     if change is not None:
@@ -203,13 +207,6 @@ def tune_garbage_collector() -> None:
     What exists at start (modules, the app) is frozen out of those passes."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-def configure_logging(settings: Settings) -> None:
-    """The log format of every process of the server."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
 
 
 def run(settings: Settings) -> None:

@@ -196,12 +196,8 @@ def worker_main(settings: Settings, sockets: list[socket.socket], calls_socket: 
         return
     from thingport.app import create_app
     from thingport.bus.ipc import IpcBus
-    from thingport.server import (
-        ThingportServer,
-        configure_logging,
-        tune_garbage_collector,
-        uvicorn_config,
-    )
+    from thingport.log_config import configure_logging
+    from thingport.server import ThingportServer, tune_garbage_collector, uvicorn_config
 
     configure_logging(settings)
     primary = ipc.CallClient(calls_socket, primary_gone)

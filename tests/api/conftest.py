@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.live import TENANT_ADMIN
+from tests.seed import Seed, app_settings, the_seed
 from thingport.app import Thingport, create_app
 from thingport.services import Services
-from thingport.settings import Settings
 
 
 @dataclass
@@ -76,16 +76,22 @@ async def login(app: Thingport, username: str, password: str,
     return client
 
 
+def tenant_admin_client(app: Thingport) -> httpx.AsyncClient:
+    """A client of ``app``, started on a copy of the seed (``tests.seed.seeded``), logged in as
+    the tenant administrator with the seed's token (no login, no argon2 check)."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                               base_url="http://testserver")
+    client.headers["X-Authorization"] = f"Bearer {the_seed().tokens[TENANT_ADMIN[0]]}"
+    return client
+
+
 @pytest.fixture
-async def local(tmp_path: Path) -> AsyncIterator[Local]:
-    """A fresh in-process server with a tenant administrator logged in."""
-    settings = Settings(
-        data_dir=str(tmp_path), jwt_signing_key="k" * 48,
-        sysadmin_password=SYSADMIN[1], tenant_admin_password=TENANT_ADMIN[1],
-    )
-    app = create_app(settings)
+async def local(tmp_path: Path, seed: Seed) -> AsyncIterator[Local]:
+    """A fresh in-process server (a copy of the session's seed store) with the tenant
+    administrator logged in."""
+    app = create_app(app_settings(seed.copy_to(tmp_path)))
     async with app.rest.router.lifespan_context(app.rest):
-        client = await login(app, *TENANT_ADMIN)
+        client = tenant_admin_client(app)
         try:
             local = Local(app, app.rest.state.services, client)
             yield local

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.seed import seeded
 from thingport.app import Thingport, create_app
 from thingport.domain.model import Authority, User
 from thingport.services import Services
@@ -23,6 +24,8 @@ PASSWORD = "right-password"
 @contextlib.asynccontextmanager
 async def running(data_dir: Path, **overrides: Any) -> AsyncIterator[Thingport]:
     """An app (lifespan started) with the tests' administrators and ``overrides``."""
+    if "database_url" not in overrides:
+        seeded(data_dir)  # the administrators exist: no first-start hashing
     settings = Settings(
         data_dir=str(data_dir), jwt_signing_key="k" * 48,
         sysadmin_password=SYSADMIN[1], tenant_admin_password=TENANT_ADMIN[1], **overrides,

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Local, login
+from tests.api.conftest import Local, tenant_admin_client
 from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.seed import seeded
 from tests.services import REDIS_URL, require_redis
 from thingport.app import create_app
 from thingport.settings import Settings
@@ -25,11 +26,11 @@ NAT, OTHER = "203.0.113.7", "198.51.100.1"
 async def running(tmp_path: Path, **settings: Any) -> AsyncIterator[Local]:
     """An in-process server with these settings and a tenant administrator logged in."""
     app = create_app(Settings(
-        data_dir=str(tmp_path), jwt_signing_key="k" * 48, sysadmin_password=SYSADMIN[1],
+        data_dir=str(seeded(tmp_path)), jwt_signing_key="k" * 48, sysadmin_password=SYSADMIN[1],
         tenant_admin_password=TENANT_ADMIN[1], **settings,
     ))
     async with app.rest.router.lifespan_context(app.rest):
-        client = await login(app, *TENANT_ADMIN)
+        client = tenant_admin_client(app)
         local = Local(app, app.rest.state.services, client)
         try:
             yield local

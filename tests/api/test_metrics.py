@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import Local, login
 from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.seed import seeded
 from thingport.app import create_app
 from thingport.settings import Settings
 
@@ -21,7 +22,7 @@ from thingport.settings import Settings
 async def metered(tmp_path: Path) -> AsyncIterator[Local]:
     """An in-process server whose provisioning limit blocks after one wrong secret."""
     settings = Settings(
-        data_dir=str(tmp_path), jwt_signing_key="k" * 48, sysadmin_password=SYSADMIN[1],
+        data_dir=str(seeded(tmp_path)), jwt_signing_key="k" * 48, sysadmin_password=SYSADMIN[1],
         tenant_admin_password=TENANT_ADMIN[1], provision_max_failures=1, login_max_failures=1,
     )
     app = create_app(settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import time
 import zlib
 from typing import Any
 
@@ -13,6 +12,7 @@ import mmh3
 import pytest
 
 from tests.api_client import Api
+from tests.waiting import waiting_while
 
 pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 MIB = 1 << 20
@@ -249,8 +249,8 @@ def test_assignment_sets_shared_attributes_that_reach_an_open_poll(
     package_id = package["id"]["id"]
     api.upload_ota(package_id, data, "MD5").raise_for_status()
 
-    poll = pool.submit(api.device_get, token, "attributes/updates", params={"timeout": 10000})
-    time.sleep(0.3)
+    poll = waiting_while(api.base_url, "attributes", lambda: pool.submit(
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
     assigned = api.assign_ota(created, firmware_id=package_id)
     response = poll.result(10)
     expected = {
@@ -276,8 +276,8 @@ def test_assignment_sets_shared_attributes_that_reach_an_open_poll(
     assert api.device_get(token, "attributes/updates",
                           params={"timeout": 300}).status_code == 408
 
-    poll = pool.submit(api.device_get, token, "attributes/updates", params={"timeout": 10000})
-    time.sleep(0.3)
+    poll = waiting_while(api.base_url, "attributes", lambda: pool.submit(
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
     api.assign_ota(assigned, firmware_id=None)
     removed = poll.result(10)
     assert removed.status_code == 200

@@ -32,9 +32,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def tenant_token(live: LiveServer) -> str:
+    """The tenant administrator's access token: one login (an argon2 check) per module."""
+    token = Api(live.url).login().token
+    assert token is not None
+    return token
+
+
 @pytest.fixture
-def api(live: LiveServer) -> Api:
-    return Api(live.url).login()
+def api(live: LiveServer, tenant_token: str) -> Api:
+    logged_in = Api(live.url)
+    logged_in.token = tenant_token
+    logged_in.http.headers["X-Authorization"] = f"Bearer {tenant_token}"
+    return logged_in
 
 
 def unique(prefix: str) -> str:

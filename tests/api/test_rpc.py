@@ -12,6 +12,7 @@ import pytest
 
 from tests.api_client import Api
 from tests.live import LiveServer
+from tests.waiting import open_long_polls, until, waiting_while
 
 pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
 
@@ -28,8 +29,8 @@ def soon(ms: int = 800) -> int:
 
 def test_two_way_command_to_a_polling_device(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
-    poll = pool.submit(api.device_get, token, "rpc", params={"timeout": 10000})
-    time.sleep(0.3)  # the device is waiting
+    poll = waiting_while(api.base_url, "rpc", lambda: pool.submit(
+        api.device_get, token, "rpc", params={"timeout": 10000}))
     call = pool.submit(api.http.post, f"/api/plugins/rpc/twoway/{device_id}",
                        json={"method": "setGpio", "params": {"pin": 7, "value": 1}})
     command = poll.result(10)
@@ -44,9 +45,8 @@ def test_two_way_command_to_a_polling_device(api: Api, device: tuple[str, str]) 
 
 def test_one_way_returns_once_delivered(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
-    call = pool.submit(api.http.post, f"/api/rpc/oneway/{device_id}",
-                       json={"method": "reboot", "params": None})
-    time.sleep(0.3)
+    call = waiting_while(api.base_url, "rpc_outcome", lambda: pool.submit(
+        api.http.post, f"/api/rpc/oneway/{device_id}", json={"method": "reboot", "params": None}))
     command = api.device_get(token, "rpc", params={"timeout": 5000})
     assert command.json() == {"id": 1, "method": "reboot", "params": None}
     assert call.result(10).status_code == 200
@@ -152,9 +152,10 @@ def test_timeouts_v1_408_and_409_v2_504(api: Api, device: tuple[str, str]) -> No
 
 def test_device_deleted_while_polling_gets_403(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
-    poll = pool.submit(api.device_get, token, "rpc", params={"timeout": 10000})
-    updates = pool.submit(api.device_get, token, "attributes/updates", params={"timeout": 10000})
-    time.sleep(0.3)
+    poll = waiting_while(api.base_url, "rpc", lambda: pool.submit(
+        api.device_get, token, "rpc", params={"timeout": 10000}))
+    updates = waiting_while(api.base_url, "attributes", lambda: pool.submit(
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
     assert api.http.delete(f"/api/device/{device_id}").status_code == 200
     assert poll.result(10).status_code == 403
     assert updates.result(10).status_code == 403
@@ -164,13 +165,17 @@ def test_a_client_that_leaves_mid_poll_does_not_swallow_the_next_command(
     api: Api, device: tuple[str, str]
 ) -> None:
     device_id, token = device
+    before = open_long_polls(api.base_url, "rpc")
     with pytest.raises(httpx.ReadTimeout):
         api.device_get(token, "rpc", params={"timeout": 30000}, timeout=0.3)
-    time.sleep(0.2)
+    # The server notices the client has gone and ends its wait...
+    until(lambda: open_long_polls(api.base_url, "rpc") == before, "the abandoned poll ends")
     sent = api.http.post(f"/api/rpc/oneway/{device_id}",
                          json={"method": "later", "params": {}, "persistent": True})
     assert sent.status_code == 200
-    time.sleep(0.3)  # had the abandoned poll kept its waiter, it would have taken the command
+    # ... so the command, which would have woken a waiter left behind, stays queued.
+    stored = api.http.get(f"/api/rpc/persistent/{sent.json()['rpcId']}").json()
+    assert stored["status"] == "QUEUED"
     command = api.device_get(token, "rpc", params={"timeout": 3000})
     assert command.status_code == 200 and command.json()["method"] == "later"
 
@@ -243,12 +248,15 @@ def test_an_application_that_leaves_its_poll_does_not_swallow_a_request(
     api: Api, device: tuple[str, str]
 ) -> None:
     device_id, token = device
+    before = open_long_polls(api.base_url, "client_rpc_requests")
     with pytest.raises(httpx.ReadTimeout):
         api.http.get(f"/api/plugins/rpc/client/{device_id}", params={"timeout": 30000},
                      timeout=0.3)
-    time.sleep(0.2)
-    asked = pool.submit(api.device_post, token, "rpc", {"method": "ask", "params": {}})
-    time.sleep(0.3)  # had the abandoned poll kept its waiter, it would have taken the request
+    until(lambda: open_long_polls(api.base_url, "client_rpc_requests") == before,
+          "the abandoned poll ends")
+    # The device's request waits (stored, and published to any waiter left behind).
+    asked = waiting_while(api.base_url, "client_rpc", lambda: pool.submit(
+        api.device_post, token, "rpc", {"method": "ask", "params": {}}))
     request = api.http.get(f"/api/plugins/rpc/client/{device_id}", params={"timeout": 3000})
     assert request.status_code == 200 and request.json()["method"] == "ask"
     api.http.post(f"/api/plugins/rpc/client/{device_id}/{request.json()['id']}", json={"ok": 1})

@@ -30,10 +30,10 @@ import pytest
 from tests.api_client import Api
 from tests.live import LiveServer
 from tests.nginx import Nginx
-from tests.services import POSTGRES_URL, require_postgres, require_redis
+from tests.services import POSTGRES_URL, redis_url_with_db, require_postgres, require_redis
 
-#: A Redis database of the cluster's own on the machine's Redis (tests.services uses 15).
-REDIS_URL = "redis://127.0.0.1:6379/13"
+#: A Redis database of the cluster's own on the test Redis (tests.services uses 15).
+REDIS_URL = redis_url_with_db(13)
 BOUND_S = 20.0
 
 
@@ -88,16 +88,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     }
     a = LiveServer(root / "a", env=env)
     b = LiveServer(root / "b", env=env)
-    nginx = Nginx(root / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+    nginx: Nginx | None = None
     try:
         # Both nodes at the same moment on the empty schema: the migration lock decides.
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             for started in [pool.submit(a.start, 30), pool.submit(b.start, 30)]:
                 started.result()
+        # After the starts: a node whose free port was taken meanwhile moved to another.
+        nginx = Nginx(root / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
         nginx.start()
         yield Cluster(a, b, nginx)
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         a.stop()
         b.stop()
         _sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -1,4 +1,4 @@
-"""The connection's own limits (``transport.http_limits``), on raw sockets against a live server:
+"""The connection's own limits (``http.limits``), on raw sockets against a live server:
 the time for a request's head and body (408), the head's size and header count (431), the
 connection cap (503, health checks still answered), and what must not be cut: long polls,
 WebSockets, slow but steady uploads. Also that a big lenient body is parsed off the event loop.

@@ -1,4 +1,5 @@
-"""HTTPS from ThingsBoard's SSL_* variables, on a live server, with certificates made here."""
+"""HTTPS from ThingsBoard's SSL_* variables, on a live server, with certificates made here (and
+JKS keystores made by Java's keytool)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.api_client import Api
-from tests.certs import Issued, make_ca, pkcs12_bytes
+from tests.certs import Issued, java_keystore_bytes, make_ca, pkcs12_bytes
 from tests.live import LiveServer
 
 
@@ -87,12 +88,31 @@ def test_encrypted_key_in_the_certificate_file(
 
 def test_pkcs12_keystore(pki: tuple[Path, Issued, Issued], tmp_path: Path) -> None:
     folder, _, server = pki
-    (tmp_path / "keystore.p12").write_bytes(pkcs12_bytes([("tomcat", server)], b"storepass"))
+    (tmp_path / "keystore.p12").write_bytes(pkcs12_bytes("tomcat", server, b"storepass"))
     live = https_server(folder, tmp_path / "data", {
         "SSL_CREDENTIALS_TYPE": "KEYSTORE",
         "SSL_KEY_STORE": str(tmp_path / "keystore.p12"),
         "SSL_KEY_STORE_PASSWORD": "storepass",
         "SSL_KEY_PASSWORD": "storepass",
+        "SSL_KEY_ALIAS": "tomcat",
+    })
+    try:
+        exercise(live, folder)
+    finally:
+        live.stop()
+
+
+def test_jks_keystore(pki: tuple[Path, Issued, Issued], tmp_path: Path) -> None:
+    # Written by Java's keytool, with a key password of its own as ThingsBoard allows.
+    folder, _, server = pki
+    data = java_keystore_bytes([("tomcat", server, "keypass")], "storepass")
+    (tmp_path / "keystore.jks").write_bytes(data)
+    live = https_server(folder, tmp_path / "data", {
+        "SSL_CREDENTIALS_TYPE": "KEYSTORE",
+        "SSL_KEY_STORE": str(tmp_path / "keystore.jks"),
+        "SSL_KEY_STORE_TYPE": "JKS",
+        "SSL_KEY_STORE_PASSWORD": "storepass",
+        "SSL_KEY_PASSWORD": "keypass",
         "SSL_KEY_ALIAS": "tomcat",
     })
     try:
@@ -115,6 +135,7 @@ def start_failure(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedPr
     ("key of another certificate", "SSL_PEM_KEY"),
     ("wrong keystore password", "SSL_KEY_STORE_PASSWORD"),
     ("wrong key password in the keystore", "SSL_KEY_PASSWORD"),
+    ("wrong key password in the JKS keystore", "SSL_KEY_PASSWORD"),
     ("encrypted key, no password set", "SSL_PEM_KEY_PASSWORD"),
     ("bad credentials type", "SSL_CREDENTIALS_TYPE"),
 ])
@@ -126,7 +147,10 @@ def test_bad_configuration_stops_the_server_with_one_line(
     (tmp_path / "plain.pem").write_bytes(server.key_pem())
     (tmp_path / "locked.pem").write_bytes(server.key_pem(b"right"))
     (tmp_path / "other.pem").write_bytes(ca.issue("other").key_pem())
-    (tmp_path / "keystore.p12").write_bytes(pkcs12_bytes([("tomcat", server)], b"right"))
+    (tmp_path / "keystore.p12").write_bytes(pkcs12_bytes("tomcat", server, b"right"))
+    if "JKS" in case:
+        (tmp_path / "keystore.jks").write_bytes(java_keystore_bytes([("tomcat", server, "right!")],
+                                                                    "right!"))
     env = {
         "missing certificate": {"SSL_PEM_CERT": str(tmp_path / "nope.pem")},
         "wrong key password": {"SSL_PEM_CERT": str(tmp_path / "server.pem"),
@@ -141,6 +165,11 @@ def test_bad_configuration_stops_the_server_with_one_line(
                                                "SSL_KEY_STORE": str(tmp_path / "keystore.p12"),
                                                "SSL_KEY_STORE_PASSWORD": "right",
                                                "SSL_KEY_PASSWORD": "wrong"},
+        "wrong key password in the JKS keystore": {"SSL_CREDENTIALS_TYPE": "KEYSTORE",
+                                                   "SSL_KEY_STORE": str(tmp_path / "keystore.jks"),
+                                                   "SSL_KEY_STORE_TYPE": "JKS",
+                                                   "SSL_KEY_STORE_PASSWORD": "right!",
+                                                   "SSL_KEY_PASSWORD": "wrong!"},
         "encrypted key, no password set": {"SSL_PEM_CERT": str(tmp_path / "server.pem"),
                                            "SSL_PEM_KEY": str(tmp_path / "locked.pem")},
         "bad credentials type": {"SSL_CREDENTIALS_TYPE": "DER"},

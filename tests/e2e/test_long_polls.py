@@ -16,6 +16,7 @@ import pytest
 
 from tests.api_client import Api
 from tests.live import LiveServer
+from tests.waiting import waiting_while
 
 
 def open_polls(api: Api, kind: str = "rpc") -> float:
@@ -49,17 +50,16 @@ def test_a_poll_expires_at_its_deadline_and_is_woken_by_a_command(
     assert updates.status_code == 408
     with ThreadPoolExecutor(4) as pool:
         for attempt in range(6):  # with two workers, some cross from one to the other
-            poll = pool.submit(api.device_get, token, "rpc", params={"timeout": 20000})
-            time.sleep(0.3)
+            poll = waiting_while(api.base_url, "rpc", lambda: pool.submit(
+                api.device_get, token, "rpc", params={"timeout": 20000}))
             sent = api.http.post(f"/api/rpc/oneway/{device['id']['id']}",
                                  json={"method": "ping", "params": {"n": attempt}})
             assert sent.status_code == 200, sent.text
             answer = poll.result(10)
             assert answer.status_code == 200
             assert answer.json()["params"] == {"n": attempt}
-        changes = pool.submit(api.device_get, token, "attributes/updates",
-                              params={"timeout": 20000})
-        time.sleep(0.3)
+        changes = waiting_while(api.base_url, "attributes", lambda: pool.submit(
+            api.device_get, token, "attributes/updates", params={"timeout": 20000}))
         api.save_shared(device["id"]["id"], {"mode": "on"})
         assert changes.result(10).json() == {"mode": "on"}
 

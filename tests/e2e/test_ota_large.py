@@ -93,6 +93,7 @@ def test_the_ota_limit_replaces_the_rest_limit_and_counts_received_bytes(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_large_image_streams_through_without_filling_memory(tmp_path: Path) -> None:
     size = 192 * MIB
     image = tmp_path / "image.bin"

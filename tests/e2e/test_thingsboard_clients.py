@@ -7,7 +7,6 @@ missing: the test extra installs ``mmh3`` first, and this file imports it before
 from __future__ import annotations
 
 import queue
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ from tb_rest_client.rest_client import RestClient
 
 from tests.api_client import Api
 from tests.live import TENANT_ADMIN, LiveServer
+from tests.waiting import open_long_polls, until
 
 
 @pytest.fixture
@@ -86,10 +86,13 @@ def test_tb_http_device_subscribes_to_rpc_and_shared_attributes(
         http_device.send_rpc(name="reply", params={"echo": request["params"]},
                              rpc_id=request["id"])
 
+    before = {kind: open_long_polls(server.url, kind) for kind in ("rpc", "attributes")}
     http_device.subscribe("rpc", on_rpc)
     http_device.subscribe("attributes", updates.put)
     try:
-        time.sleep(0.5)
+        # The SDK's threads poll both: a command and a change now reach a waiting device.
+        until(lambda: all(open_long_polls(server.url, kind) > count
+                          for kind, count in before.items()), "the SDK's polls wait")
         answer = api.http.post(f"/api/rpc/twoway/{device.id.id}",
                                json={"method": "setLed", "params": {"on": True}})
         assert answer.status_code == 200

@@ -19,7 +19,8 @@ from tests.fuzz.conftest import DEVICE_LIMIT, RPC_LIMIT
 from tests.fuzz.findings import Findings
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.fuzz
+#: A fuzz run takes minutes by design (``THINGPORT_FUZZ_EXAMPLES``): beyond the default timeout.
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
 
 REQUEST_TIMEOUT_S = 30
 

@@ -26,7 +26,8 @@ from tests.fuzz import budget, entities
 from tests.fuzz.findings import Findings
 from tests.live import SYSADMIN, TENANT_ADMIN, LiveServer
 
-pytestmark = pytest.mark.fuzz
+#: A fuzz run takes minutes by design (``THINGPORT_FUZZ_EXAMPLES``): beyond the default timeout.
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
 
 #: Deletions run last, so that the entities they may remove are there for everything else.
 LAST = {"DELETE": 1}

@@ -14,11 +14,11 @@ from thingport.domain.model import (
     Authority,
     ChecksumAlgorithm,
     ClaimWindow,
-    CredentialsType,
     Customer,
     DataType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     KvEntry,
     OtaPackage,
@@ -95,8 +95,8 @@ async def populate(store: Store) -> Install:
                 additional_info={"gateway": d == 2},
                 firmware_id=firmware.id if d == 0 else None,
             )
-            kind = [CredentialsType.ACCESS_TOKEN, CredentialsType.MQTT_BASIC,
-                    CredentialsType.X509_CERTIFICATE][d]
+            kind = [DeviceCredentialsType.ACCESS_TOKEN, DeviceCredentialsType.MQTT_BASIC,
+                    DeviceCredentialsType.X509_CERTIFICATE][d]
             await store.create_device(device, DeviceCredentials(
                 uuid.uuid4(), device.id, 6000, kind, f"token-{device.id}",
                 None if d == 0 else '{"clientId":"c"}'))

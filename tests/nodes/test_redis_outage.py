@@ -24,10 +24,10 @@ from tests.store.conftest import postgres_schema
 from thingport.app import Thingport, create_app
 from thingport.bus import BUS_DOWN, BUS_STATE, BUS_UP, BusUnavailable
 from thingport.bus.redis import RedisBus
-from thingport.domain.model import CredentialsType, Device, DeviceCredentials
+from thingport.domain.model import Device, DeviceCredentials, DeviceCredentialsType
 from thingport.services import Services
-from thingport.services.devices import DEVICE_CHANGED, DeviceService
-from thingport.services.rpc import rpc_channel
+from thingport.services.channels import DEVICE_CHANGED, rpc_channel
+from thingport.services.devices import DeviceService
 from thingport.settings import Settings
 
 BOUND_S = 10.0
@@ -190,7 +190,7 @@ class TokenStore:
     async def get_device_by_credentials_id(self, token: str) -> Any:
         self.lookups += 1
         return self.device, DeviceCredentials(uuid.uuid4(), self.device.id, 0,
-                                              CredentialsType.ACCESS_TOKEN, token)
+                                              DeviceCredentialsType.ACCESS_TOKEN, token)
 
 
 async def test_the_token_cache_is_not_trusted_while_changes_cannot_arrive(

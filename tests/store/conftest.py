@@ -22,9 +22,9 @@ import pytest
 
 from tests.services import POSTGRES_URL, require_postgres
 from thingport.domain.model import (
-    CredentialsType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     Tenant,
 )
@@ -134,7 +134,7 @@ def make_device(store: Store, tenant: Tenant, profile: DeviceProfile) -> MakeDev
         )
         credentials = DeviceCredentials(
             id=uuid.uuid4(), device_id=device.id, created_time=device.created_time,
-            credentials_type=CredentialsType.ACCESS_TOKEN,
+            credentials_type=DeviceCredentialsType.ACCESS_TOKEN,
             credentials_id=token if token is not None else f"token-{name}",
         )
         await store.create_device(device, credentials)

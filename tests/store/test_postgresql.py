@@ -19,10 +19,10 @@ import pytest
 from tests.store.conftest import postgres_schema
 from thingport.domain.model import (
     AttributeScope,
-    CredentialsType,
     DataType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     KvEntry,
     Rpc,
@@ -88,7 +88,7 @@ async def make_devices(store: PostgresStore, count: int) -> list[Device]:
     for i in range(count):
         device = Device(uuid.uuid4(), tenant.id, f"d{i}", "default", profile.id, 1)
         await store.create_device(device, DeviceCredentials(
-            uuid.uuid4(), device.id, 1, CredentialsType.ACCESS_TOKEN, f"token-{i}"))
+            uuid.uuid4(), device.id, 1, DeviceCredentialsType.ACCESS_TOKEN, f"token-{i}"))
         devices.append(device)
     return devices
 

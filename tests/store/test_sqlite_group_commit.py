@@ -7,6 +7,8 @@ import asyncio
 import random
 from typing import Any
 
+import pytest
+
 from thingport.domain.model import DataType, Device, KvEntry
 from thingport.store.base import Store
 from thingport.store.sqlite import SQLiteStore
@@ -23,11 +25,11 @@ def _batch(rng: random.Random) -> list[tuple[int, list[KvEntry]]]:
     ]
 
 
+@pytest.mark.parametrize("store_factory", ["sqlite"], indirect=True)
 async def test_concurrent_saves_leave_the_newest_and_last_values(
     store: Store, make_device: MakeDevice
 ) -> None:
-    if not isinstance(store, SQLiteStore):
-        return
+    assert isinstance(store, SQLiteStore)
     devices: list[Device] = [(await make_device(f"d{i}"))[0] for i in range(3)]
     rng = random.Random(7)
     for _ in range(5):

@@ -12,12 +12,14 @@ from thingport.store.sqlite import SQLiteStore
 
 DAY = 86_400_000
 
+#: The store fixtures on SQLite alone (PostgreSQL drops partitions: tests/store/test_postgresql).
+pytestmark = pytest.mark.parametrize("store_factory", ["sqlite"], indirect=True)
+
 
 async def test_points_older_than_the_cutoff_go_in_bounded_batches(
     store: Store, make_device: MakeDevice,
 ) -> None:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite's retention; PostgreSQL drops partitions (tests/store/test_postgresql)")
+    assert isinstance(store, SQLiteStore)
     first, _ = await make_device("first")
     second, _ = await make_device("second")
     for device in (first, second):
@@ -35,8 +37,7 @@ async def test_points_older_than_the_cutoff_go_in_bounded_batches(
 
 
 async def test_maintain_applies_the_ttl(store: Store, make_device: MakeDevice) -> None:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite only")
+    assert isinstance(store, SQLiteStore)
     device, _ = await make_device("d")
     now = now_ms()
     await store.save_telemetry(device.id, [(now - 40 * DAY, [KvEntry("t", DataType.LONG, 1)]),

@@ -22,10 +22,13 @@ SLICE = 10
 WAIT_S = 30  # generous: only a broken writer makes a test wait this long
 
 
+#: The store fixtures (tests/store/conftest.py) on SQLite alone.
+pytestmark = pytest.mark.parametrize("store_factory", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def sqlite_store(store: Store) -> SQLiteStore:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite's uploads")
+    assert isinstance(store, SQLiteStore)
     return store
 
 

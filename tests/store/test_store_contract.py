@@ -1,7 +1,6 @@
 """The contract of ``thingport.store.base.Store``, run against every backend.
 
-The last section checks what only the SQLite backend promises about its writer thread (one
-transaction for many callers, the telemetry fast lane); it is skipped for other backends.
+What only the SQLite backend promises (its writer thread) is in test_sqlite_writer.py.
 """
 
 from __future__ import annotations
@@ -9,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import sqlite3
-import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -23,11 +20,11 @@ from thingport.domain.model import (
     AttributeKvEntry,
     AttributeScope,
     Authority,
-    CredentialsType,
     Customer,
     DataType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     KvEntry,
     PageLink,
@@ -36,9 +33,8 @@ from thingport.domain.model import (
     User,
     UserCredentials,
 )
-from thingport.errors import BadRequest, ConfigError, Conflict, NotFound, StoreUnavailable
+from thingport.errors import BadRequest, Conflict, NotFound
 from thingport.store.base import Store
-from thingport.store.sqlite import SQLiteStore
 
 CLIENT = AttributeScope.CLIENT_SCOPE
 SERVER = AttributeScope.SERVER_SCOPE
@@ -842,174 +838,6 @@ async def test_reads_see_every_acknowledged_write(store: Store, device: Device) 
     await asyncio.gather(*(write_then_read(i) for i in range(50)))
 
 
-# -- SQLite only: the writer thread ------------------------------------------------------------
-
-
-@pytest.fixture
-def sqlite_store(store: Store) -> SQLiteStore:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite writer internals")
-    return store
-
-
-class _Gate:
-    """Holds the SQLite writer inside a transaction until released, so that the writes queued
-    meanwhile all go into the next transaction together."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.task = asyncio.ensure_future(store._write(self._hold))
-
-    def _hold(self, tx: object) -> None:
-        self.entered.set()
-        self.release.wait(10)
-
-    async def __aenter__(self) -> _Gate:
-        assert await asyncio.to_thread(self.entered.wait, 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        await self.task
-
-
-async def test_sqlite_group_commit_isolates_a_failing_operation(
-    sqlite_store: SQLiteStore, tenant: Tenant, make_device: MakeDevice
-) -> None:
-    device, _ = await make_device("existing")
-    async with _Gate(sqlite_store):
-        before = sqlite_store.stats
-        tasks: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
-            for i in range(100)
-        ]
-        tasks.append(asyncio.ensure_future(make_device("existing", token="other")))
-        tasks += [
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
-            for i in range(100, 200)
-        ]
-        await asyncio.sleep(0)  # every task has queued its write behind the gate
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    after = sqlite_store.stats
-
-    assert after.transactions - before.transactions == 2  # the gate's, then all 201 in one
-    assert after.largest_batch >= 201
-    assert [i for i, r in enumerate(results) if r is not None] == [100]
-    assert isinstance(results[100], Conflict)
-    assert len(await history(sqlite_store, device, "n")) == 200
-
-
-@pytest.mark.parametrize("warm", [False, True], ids=["ids-unknown", "ids-published"])
-async def test_sqlite_fast_lane_falls_back_to_isolate_a_bad_value(
-    sqlite_store: SQLiteStore, device: Device, warm: bool
-) -> None:
-    if warm:  # the device and key ids are then known on the event loop: rows come prepared
-        await sqlite_store.save_telemetry(device.id, [(-1, [kv("n", -1)])])
-        await sqlite_store.delete_telemetry(device.id, ["n"], None, None)
-    async with _Gate(sqlite_store):
-        tasks = [
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
-            for i in range(50)
-        ]
-        # SQLite cannot store an integer beyond 64 bits; only this call may fail.
-        too_big = KvEntry("n", DataType.LONG, 2**64)
-        tasks.append(
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(50, [too_big])]))
-        )
-        tasks += [
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
-            for i in range(51, 100)
-        ]
-        await asyncio.sleep(0)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert [i for i, r in enumerate(results) if r is not None] == [50]
-    assert isinstance(results[50], OverflowError)
-    got = await history(sqlite_store, device, "n", descending=False)
-    assert [e.ts for e in got] == [i for i in range(100) if i != 50]
-    (latest,) = await sqlite_store.get_latest_telemetry(device.id)
-    assert latest.value == 99
-
-
-async def test_sqlite_rolled_back_keys_are_not_remembered(
-    sqlite_store: SQLiteStore, device: Device
-) -> None:
-    # The failing call adds key "fresh" to the dictionary inside its own savepoint, which rolls
-    # back; the writer must forget that id, or later writes would point at a key that is gone.
-    async with _Gate(sqlite_store):
-        bad = asyncio.ensure_future(
-            sqlite_store.save_attributes(device.id, SHARED, [kv("fresh", 2**64)], 1)
-        )
-        good = asyncio.ensure_future(
-            sqlite_store.save_attributes(device.id, SHARED, [kv("fresh", 2)], 2)
-        )
-        await asyncio.sleep(0)
-    with pytest.raises(OverflowError):
-        await bad
-    await good
-    await sqlite_store.save_telemetry(device.id, [(1, [kv("fresh", 1)])])
-    assert values(await sqlite_store.get_latest_telemetry(device.id)) == [(1, 1)]
-    assert await sqlite_store.get_attributes(device.id, SHARED) == [
-        AttributeKvEntry("fresh", DataType.LONG, 2, 2)
-    ]
-
-
-async def test_sqlite_disk_full_fails_only_what_does_not_fit(
-    sqlite_store: SQLiteStore, device: Device
-) -> None:
-    # A full disk makes SQLite roll back the whole transaction, batch-mates' work included;
-    # those must be redone, not failed. max_page_count stands in for the full disk.
-    def limit(pages: int | None) -> Any:
-        def op(tx: Any) -> None:
-            count = tx.conn.execute("PRAGMA page_count").fetchone()[0]
-            tx.conn.execute(f"PRAGMA max_page_count = {pages or count + 3}").fetchone()
-        return op
-
-    await sqlite_store._write(limit(None))
-    async with _Gate(sqlite_store):
-        small = [
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(i, [kv("n", i)])]))
-            for i in range(10)
-        ]
-        huge = [
-            asyncio.ensure_future(sqlite_store.save_telemetry(
-                device.id, [(i, [kv("big", "x" * 3000)]) for i in range(100)]
-            )),
-            asyncio.ensure_future(
-                sqlite_store.save_attributes(device.id, CLIENT, [kv("big", "y" * 100_000)], 1)
-            ),
-        ]
-        more = [
-            asyncio.ensure_future(sqlite_store.save_attributes(device.id, CLIENT, [kv("a", 1)], 1)),
-            asyncio.ensure_future(sqlite_store.save_telemetry(device.id, [(10, [kv("n", 10)])])),
-        ]
-        await asyncio.sleep(0)
-    results = await asyncio.gather(*small, *huge, *more, return_exceptions=True)
-    assert results[:10] == [None] * 10 and results[12:] == [None, None]
-    # What the HTTP layers answer 503 (not a 500 with a traceback).
-    assert all(isinstance(r, StoreUnavailable) for r in results[10:12])
-    assert len(await history(sqlite_store, device, "n")) == 11
-    assert await history(sqlite_store, device, "big") == []
-    assert [a.key for a in await sqlite_store.get_attributes(device.id, CLIENT)] == ["a"]
-
-    await sqlite_store._write(limit(2**30))
-    await sqlite_store.save_telemetry(device.id, [(1, [kv("big", "x" * 3000)])])
-    assert len(await history(sqlite_store, device, "big")) == 1
-
-
-async def test_sqlite_refuses_a_newer_schema(store_factory: StoreFactory, store: Store) -> None:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite schema versions")
-    await store.close()
-    conn = sqlite3.connect(store.path)
-    conn.execute("PRAGMA user_version = 999")
-    conn.close()
-    newer = store_factory()
-    with pytest.raises(ConfigError, match="newer"):
-        await newer.open()
-    await newer.close()
-
-
 async def test_a_device_created_again_with_the_same_id_starts_empty(
     store: Store, tenant: Tenant, profile: DeviceProfile, make_device: MakeDevice
 ) -> None:
@@ -1026,7 +854,7 @@ async def test_a_device_created_again_with_the_same_id_starts_empty(
 
 async def test_unused_credentials_type_round_trips(store: Store, device: Device) -> None:
     basic = DeviceCredentials(
-        uuid.uuid4(), device.id, 5, CredentialsType.MQTT_BASIC, "client-id",
+        uuid.uuid4(), device.id, 5, DeviceCredentialsType.MQTT_BASIC, "client-id",
         '{"clientId":"c","userName":"u","password":"p"}',
     )
     await store.update_device_credentials(basic)

@@ -4,17 +4,14 @@ backend, like ``test_store_contract.py``.
 
 Times are explicit ms values, never the clock. Something with an expiration time is still valid
 at exactly that ms and expired from the next one on (ThingsBoard's ``expirationTime < now``).
-The last section checks what only the SQLite backend promises; it is skipped for the others.
+What only the SQLite backend promises is in test_sqlite_commands.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.resources
-import sqlite3
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +34,6 @@ from thingport.domain.model import (
 )
 from thingport.errors import BadRequest, Conflict, NotFound
 from thingport.store.base import Store
-from thingport.store.sqlite import SQLiteStore
 
 CLIENT = AttributeScope.CLIENT_SCOPE
 SERVER = AttributeScope.SERVER_SCOPE
@@ -711,68 +707,3 @@ async def test_delete_device_deletes_its_commands_claims_and_changes(
     await store.save_attributes(doomed.id, SHARED, [kv("k", 2)], 2)
     assert not await store.take_attribute_changes(doomed.id)
     assert (await store.create_rpc(new_rpc(doomed))).request_id >= 1
-
-
-# -- SQLite only -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sqlite_store(store: Store) -> SQLiteStore:
-    if not isinstance(store, SQLiteStore):
-        pytest.skip("SQLite internals")
-    return store
-
-
-async def test_sqlite_polls_finding_nothing_stay_off_the_writer(
-    sqlite_store: SQLiteStore, device: Device
-) -> None:
-    before = sqlite_store.stats.operations
-    for _ in range(3):
-        assert await sqlite_store.take_next_rpc(device.id, NOW) is None
-        assert await sqlite_store.take_client_rpc(device.id, NOW) is None
-        assert not await sqlite_store.take_attribute_changes(device.id)
-    assert sqlite_store.stats.operations == before
-
-
-async def test_sqlite_a_version_1_database_is_migrated(tmp_path: Path) -> None:
-    # A database made by the first release: schema 1 and a device, no rpc_seq column yet.
-    path = str(tmp_path / "v1.db")
-    init = (
-        importlib.resources.files("thingport.store") / "migrations" / "sqlite" / "0001_init.sql"
-    ).read_text(encoding="utf-8")
-    tenant_id, profile_id, device_id = (str(uuid.uuid4()) for _ in range(3))
-    conn = sqlite3.connect(path)
-    conn.executescript(init)
-    conn.executescript(
-        f"""
-        INSERT INTO tenant (id, title, created_time) VALUES ('{tenant_id}', 'T', 1);
-        INSERT INTO device_profile (id, tenant_id, name, created_time, is_default, type,
-            transport_type, provision_type, profile_data)
-            VALUES ('{profile_id}', '{tenant_id}', 'default', 1, 1, 'DEFAULT', 'DEFAULT',
-            'DISABLED', '{{}}');
-        INSERT INTO device (id, tenant_id, name, type, device_profile_id, created_time)
-            VALUES ('{device_id}', '{tenant_id}', 'old', 'default', '{profile_id}', 1);
-        PRAGMA user_version = 1;
-        """
-    )
-    conn.close()
-
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        device = await store.get_device(uuid.UUID(device_id))
-        assert device is not None and device.name == "old"
-        assert (await store.create_rpc(new_rpc(device))).request_id == 1
-        await store.open_claim_window(ClaimWindow(device.id, "s", LATER), NOW)
-        await store.save_attributes_tracked(device.id, SHARED, [kv("k", 1)], 1)
-        assert (await store.take_attribute_changes(device.id)).updated == [attr("k", 1, 1)]
-    finally:
-        await store.close()
-    conn = sqlite3.connect(path)
-    try:
-        # Every shipped migration ran (0002 and any later one).
-        latest = len([f for f in (importlib.resources.files("thingport.store") / "migrations"
-                                  / "sqlite").iterdir() if f.name.endswith(".sql")])
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == latest >= 2
-    finally:
-        conn.close()

@@ -11,11 +11,11 @@ import pytest
 from tests.store.conftest import MakeDevice
 from thingport.domain.model import (
     AttributeScope,
-    CredentialsType,
     Customer,
     DataType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceInfo,
     DeviceProfile,
     KvEntry,
@@ -46,7 +46,7 @@ async def make_in_profile(store: Store, tenant: Tenant, profile: DeviceProfile, 
     device = Device(uuid.uuid4(), tenant.id, name, profile.name, profile.id,
                     fields.pop("created_time", 1), **fields)
     await store.create_device(device, DeviceCredentials(
-        uuid.uuid4(), device.id, 1, CredentialsType.ACCESS_TOKEN, f"token-{name}"))
+        uuid.uuid4(), device.id, 1, DeviceCredentialsType.ACCESS_TOKEN, f"token-{name}"))
     return device
 
 

@@ -123,10 +123,21 @@ def page(browser: Browser, console: Console) -> Iterator[Any]:
     page.context.close()
 
 
+@pytest.fixture(scope="module")
+def ui_token(ui_server: LiveServer) -> str:
+    """The tenant administrator's access token: one login (an argon2 check) per module."""
+    token = Api(ui_server.url).login().token
+    assert token is not None
+    return token
+
+
 @pytest.fixture
-def api(ui_server: LiveServer) -> Api:
+def api(ui_server: LiveServer, ui_token: str) -> Api:
     """The tenant administrator over the REST API, to arrange and check what the UI does."""
-    return Api(ui_server.url).login()
+    logged_in = Api(ui_server.url)
+    logged_in.token = ui_token
+    logged_in.http.headers["X-Authorization"] = f"Bearer {ui_token}"
+    return logged_in
 
 
 def log_in(page: Any, email: str = TENANT_ADMIN[0], password: str = TENANT_ADMIN[1],

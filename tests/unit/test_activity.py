@@ -16,16 +16,17 @@ import pytest
 from thingport.bus import MemoryBus
 from thingport.domain.model import (
     AttributeScope,
-    CredentialsType,
     DataType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     KvEntry,
     Tenant,
 )
-from thingport.services.activity import DEVICE_INACTIVE, ActivityTracker
+from thingport.services.activity import ActivityTracker
 from thingport.services.attributes import AttributeService
+from thingport.services.channels import DEVICE_INACTIVE
 from thingport.store.sqlite import SQLiteStore
 
 SERVER = AttributeScope.SERVER_SCOPE
@@ -107,7 +108,7 @@ async def device(store: SQLiteStore) -> Device:
     await store.save_device_profile(profile)
     made = Device(uuid.uuid4(), tenant.id, "thermostat", "default", profile.id, 1)
     await store.create_device(made, DeviceCredentials(
-        uuid.uuid4(), made.id, 1, CredentialsType.ACCESS_TOKEN, "tok"))
+        uuid.uuid4(), made.id, 1, DeviceCredentialsType.ACCESS_TOKEN, "tok"))
     return made
 
 

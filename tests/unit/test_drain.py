@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from thingport.transport.drain import DrainUnreadBody, discard_body
+from thingport.http.drain import DrainUnreadBody, discard_body
 
 
 class Upload:

@@ -67,20 +67,37 @@ async def test_one_failure_allowed_means_blocked_at_once(clock: Clock) -> None:
 async def test_memory_stays_bounded_and_stale_entries_go_first(clock: Clock) -> None:
     limiter = MemoryFailureLimit(2, 60, clock, max_addresses=100)
     await limiter.record_failure("old")
-    await limiter.record_failure("old")  # blocked
-    clock.now += 61  # its block and its failures are stale now
+    await limiter.record_failure("old")  # blocked until 1060
+    clock.now += 30
     for i in range(99):
         await limiter.record_failure(f"10.0.0.{i}")
-    assert len(limiter) == 100
+    assert len(limiter) == 100  # full
+    clock.now += 31  # the block of "old" is over: it is stale, the others are not
     await limiter.record_failure("new")
-    assert len(limiter) <= 100
+    assert len(limiter) == 100
     assert await limiter.retry_after("old") == 0
-    # A flood of fresh addresses: the oldest are dropped, a tenth at a time.
+    # Making room took the stale entry, not a live one: every other failure still counts.
+    assert all([await limiter.record_failure(f"10.0.0.{i}") for i in range(99)])
+    # A flood of fresh addresses: the least recently seen are dropped, one at a time.
     for i in range(1000):
         await limiter.record_failure(f"flood-{i}")
         assert len(limiter) <= 100
     assert await limiter.record_failure("flood-999")  # its second failure: the newest are kept
     assert await limiter.retry_after("flood-999") == 60
+    assert await limiter.retry_after("10.0.0.0") == 0  # forgotten in the flood
+
+
+async def test_an_address_is_forgotten_a_window_after_its_last_failure(clock: Clock) -> None:
+    limiter = MemoryFailureLimit(3, 60, clock)
+    await limiter.record_failure("a")
+    clock.now += 50
+    await limiter.record_failure("a")
+    clock.now += 50  # the first failure is out of the window, the second is not
+    assert len(limiter) == 1
+    assert not await limiter.record_failure("a")
+    assert await limiter.record_failure("a")  # the second, this one and the next: three
+    clock.now += 60  # the block is over: nothing left to remember
+    assert len(limiter) == 0
 
 
 def test_rejects_nonsense_settings() -> None:

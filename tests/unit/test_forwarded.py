@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from thingport.http import forwarded
+from thingport.http.forwarded import TRUSTED_PROXY, ForwardedHeaders, TrustedProxies
 from thingport.settings import parse_base_url, parse_trusted_proxies
-from thingport.transport.forwarded import TRUSTED_PROXY, ForwardedHeaders, TrustedProxies
 
 
 def test_addresses_and_networks() -> None:
@@ -14,6 +15,17 @@ def test_addresses_and_networks() -> None:
     assert "127.0.0.2" not in trusted and "192.168.1.1" not in trusted
     assert "not-an-address" not in trusted  # a Unix socket peer, say
     assert "192.168.1.1" in TrustedProxies("*")
+
+
+def test_decisions_stay_right_and_few_past_the_cache_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forwarded, "_CACHE_SIZE", 4)
+    trusted = TrustedProxies("10.0.0.0/8")
+    for _ in range(2):
+        for i in range(10):
+            assert f"10.0.0.{i}" in trusted
+            assert f"192.168.0.{i}" not in trusted
+        assert len(trusted._known) == 4  # the most recently seen peers only
 
 
 def test_the_client_is_the_nearest_untrusted_hop() -> None:

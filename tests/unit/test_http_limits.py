@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from thingport.errors import ConfigError
+from thingport.http.limits import connection_cap
 from thingport.server import http_limits
 from thingport.settings import Settings
-from thingport.transport.http_limits import connection_cap
 
 
 def test_defaults() -> None:

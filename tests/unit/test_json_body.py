@@ -10,7 +10,7 @@ import pytest
 
 from thingport.domain.json_parse import NOT_STRICT, parse_payload, parse_strict, payload_text
 from thingport.errors import InvalidJson
-from thingport.transport.json_body import (
+from thingport.http.json_body import (
     INLINE_MAX_BYTES,
     LENIENT_INLINE_MAX_BYTES,
     parse_json,

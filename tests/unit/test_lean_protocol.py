@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from uvicorn.server import ServerState
 
+from thingport.http.asgi import DISCONNECT_EXTENSION
+from thingport.http.lean import LeanEvent, LeanFlowControl, Pipeline
+from thingport.http.limits import LimitedHttpToolsProtocol
 from thingport.server import ThingportConfig
 from thingport.tls import TlsConfig
-from thingport.transport.asgi import DISCONNECT_EXTENSION
-from thingport.transport.http_limits import LimitedHttpToolsProtocol
-from thingport.transport.lean import LeanEvent, LeanFlowControl, Pipeline
 
 GET = b"GET /api/v1/token/rpc?timeout=60000 HTTP/1.1\r\nHost: x\r\n\r\n"
 

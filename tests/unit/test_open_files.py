@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from thingport.http import limits
 from thingport.server import http_limits
 from thingport.settings import Settings
-from thingport.transport import http_limits as limits
 
 
 class Limits:

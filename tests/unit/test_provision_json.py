@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from thingport.domain.model import CredentialsType, DeviceCredentials
+from thingport.domain.model import DeviceCredentials, DeviceCredentialsType
 from thingport.domain.provisioning import (
     ProvisionRequest,
     ProvisionResult,
@@ -26,7 +26,7 @@ def test_fields_default_to_empty_and_text_is_read_as_gson_does() -> None:
                                  "credentialsType": "MQTT_BASIC", "clientId": "c",
                                  "username": "u", "password": "p", "hash": "pem"})
     assert request == ProvisionRequest(
-        "k", "s", device_name="42", credentials_type=CredentialsType.MQTT_BASIC, token="true",
+        "k", "s", device_name="42", credentials_type=DeviceCredentialsType.MQTT_BASIC, token="true",
         client_id="c", username="u", password="p", certificate="pem", gateway=True,
     )
     assert request_from_json({**KEYS, "provisionDeviceKey": ""}).provision_device_key == ""
@@ -50,21 +50,22 @@ def test_malformed_requests_are_invalid_payloads(body: Any) -> None:
 
 
 def _credentials(
-    kind: CredentialsType, credentials_id: str, value: str | None
+    kind: DeviceCredentialsType, credentials_id: str, value: str | None
 ) -> DeviceCredentials:
     return DeviceCredentials(uuid.uuid4(), uuid.uuid4(), 1, kind, credentials_id, value)
 
 
 def test_answers_in_thingsboard_shapes_and_key_order() -> None:
-    token = _credentials(CredentialsType.ACCESS_TOKEN, "tok", None)
+    token = _credentials(DeviceCredentialsType.ACCESS_TOKEN, "tok", None)
     body = response_json(ProvisionResult(ProvisionStatus.SUCCESS, token))
     assert list(body.items()) == [("credentialsValue", "tok"),
                                   ("credentialsType", "ACCESS_TOKEN"), ("status", "SUCCESS")]
-    mqtt = _credentials(CredentialsType.MQTT_BASIC, "id",
+    mqtt = _credentials(DeviceCredentialsType.MQTT_BASIC, "id",
                         '{"clientId":"c1","userName":"u1","password":"p1"}')
     assert response_json(ProvisionResult(ProvisionStatus.SUCCESS, mqtt))["credentialsValue"] \
         == {"clientId": "c1", "userName": "u1", "password": "p1"}
-    cert = _credentials(CredentialsType.X509_CERTIFICATE, "hash", "-----BEGIN CERTIFICATE-----")
+    cert = _credentials(DeviceCredentialsType.X509_CERTIFICATE, "hash",
+                        "-----BEGIN CERTIFICATE-----")
     assert response_json(ProvisionResult(ProvisionStatus.SUCCESS, cert))["credentialsValue"] \
         == "-----BEGIN CERTIFICATE-----"
     assert response_json(ProvisionResult(ProvisionStatus.NOT_FOUND)) == {

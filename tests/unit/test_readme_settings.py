@@ -1,73 +1,62 @@
-"""The README's configuration table names exactly the environment variables the code reads.
+"""The README's configuration table and the settings table in the code agree.
 
-The code's list is what it really reads: every ``Setting.env`` of ``SETTINGS``, and every name
-``TlsConfig.from_env`` looks up (recorded by handing it a mapping that notes each lookup), so a
-variable added to either without a row in the table, or a row left for a variable the code no
-longer reads, fails here.
+Every setting (``SETTINGS``, the ``SSL_*`` ones included) has its row in the README with the
+same default, no row names a variable the code does not read, and the table is exactly what
+``python -m thingport.settings.doc --write README.md`` generates (so that a changed help text is
+regenerated too).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from thingport.settings import SETTINGS
-from thingport.tls import TlsConfig
+from thingport.settings.doc import markdown_table, shown_default, table_span, with_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-VARIABLE = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")
+CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+REGENERATE = "run: python -m thingport.settings.doc --write README.md"
 
 
-class RecordingEnv(Mapping[str, str]):
-    """An empty environment that remembers every name it was asked for."""
-
-    def __init__(self) -> None:
-        self.asked: set[str] = set()
-
-    def __getitem__(self, name: str) -> str:
-        self.asked.add(name)
-        raise KeyError(name)
-
-    def __contains__(self, name: object) -> bool:
-        if isinstance(name, str):
-            self.asked.add(name)
-        return False
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
+def table_rows(readme: str) -> dict[str, str]:
+    """The README table's rows: variable -> its default cell."""
+    first, last = table_span(readme)
+    lines = readme[first:last].splitlines()
+    rows: dict[str, str] = {}
+    for line in lines[2:]:  # after the header and its --- line
+        cells = [cell.strip() for cell in CELL_SEPARATOR.split(line)[1:-1]]
+        name = re.fullmatch(r"`([A-Z][A-Z0-9_]*)`", cells[0])
+        assert name, f"a configuration row that names no single variable: {line}"
+        assert name.group(1) not in rows, f"two rows for {name.group(1)}"
+        rows[name.group(1)] = cells[1].replace("\\|", "|")
+    return rows
 
 
-def tls_variables() -> set[str]:
-    env = RecordingEnv()
-    TlsConfig.from_env(env)
-    return env.asked
+def differences(readme: str) -> list[str]:
+    """What differs between ``readme``'s table and the code, one line each."""
+    rows = table_rows(readme)
+    problems = []
+    for setting in SETTINGS:
+        if setting.env not in rows:
+            problems.append(f"{setting.env}: read by the code, missing from the table")
+        elif rows[setting.env] != shown_default(setting, "`"):
+            problems.append(f"{setting.env}: default {rows[setting.env]!r} in the README, "
+                            f"{shown_default(setting, '`')!r} in the code")
+    known = {setting.env for setting in SETTINGS}
+    problems += [f"{name}: in the table, read by no code" for name in rows if name not in known]
+    return problems
 
 
-def code_variables() -> set[str]:
-    return {setting.env for setting in SETTINGS} | tls_variables()
+def test_every_setting_has_its_row_with_its_default_and_no_other_row() -> None:
+    problems = differences(README.read_text(encoding="utf-8"))
+    assert not problems, "\n".join([*problems, REGENERATE])
 
 
-def readme_table_variables() -> set[str]:
-    """The variables named in the first column of the table under ``## Configuration``."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("|")]
-    names: set[str] = set()
-    for row in rows[2:]:  # after the header and its --- line
-        first_cell = row.split("|")[1]
-        found = VARIABLE.findall(first_cell)
-        assert found, f"a configuration row that names no variable: {row}"
-        names.update(found)
-    return names
-
-
-def test_tls_variables_are_recorded() -> None:
-    # The recorder itself must see what from_env reads, or the comparison below proves nothing.
-    assert {"SSL_ENABLED", "SSL_PEM_CERT", "SSL_KEY_STORE", "SSL_KEY_PASSWORD"} <= tls_variables()
+def test_the_table_is_the_generated_one() -> None:
+    readme = README.read_text(encoding="utf-8")
+    first, last = table_span(readme)
+    assert readme[first:last] == markdown_table(), REGENERATE
 
 
 def test_the_configuration_table_is_one_table() -> None:
@@ -78,11 +67,26 @@ def test_the_configuration_table_is_one_table() -> None:
     assert len(blocks) == 1, f"the table is split into {len(blocks)} parts"
 
 
-def test_the_readme_names_every_variable_the_code_reads() -> None:
-    missing = sorted(code_variables() - readme_table_variables())
-    assert not missing, f"read by the code, missing from README.md's configuration table: {missing}"
+def test_a_stale_or_unknown_row_is_found() -> None:
+    # The comparison itself must see a difference, or the tests above prove nothing.
+    readme = with_table(README.read_text(encoding="utf-8"))
+    assert differences(readme) == []
+    port = next(s for s in SETTINGS if s.env == "HTTP_BIND_PORT")
+    stale = readme.replace(f"| `HTTP_BIND_PORT` | `{port.default}` |",
+                           "| `HTTP_BIND_PORT` | `80` |")
+    assert differences(stale) == ["HTTP_BIND_PORT: default '`80`' in the README, '`8080`' in "
+                                  "the code"]
+    _, last = table_span(readme)
+    unknown = readme[:last] + "| `THINGPORT_NO_SUCH` | `1` | gone |\n" + readme[last:]
+    assert differences(unknown) == ["THINGPORT_NO_SUCH: in the table, read by no code"]
+    missing = "\n".join(line for line in readme.splitlines() if "`SSL_KEY_ALIAS`" not in line)
+    assert differences(missing) == ["SSL_KEY_ALIAS: read by the code, missing from the table"]
 
 
-def test_the_readme_names_no_variable_the_code_does_not_read() -> None:
-    extra = sorted(readme_table_variables() - code_variables())
-    assert not extra, f"in README.md's configuration table, read by no code: {extra}"
+def test_regenerating_keeps_the_prose_around_the_table() -> None:
+    readme = README.read_text(encoding="utf-8")
+    first, last = table_span(readme)
+    changed = readme[:first] + "| variable | default | |\n| --- | --- | --- |\n" + readme[last:]
+    assert with_table(changed) == with_table(readme)
+    assert with_table(changed)[:first] == readme[:first]
+    assert with_table(changed).endswith(readme[last:])

@@ -1,120 +1,38 @@
-"""thingport.tls: the SSL_* variables, PEM and PKCS#12 loading, and the errors an operator sees."""
+"""thingport.tls: the SSL_* variables, PEM loading, and the errors an operator sees.
+
+Keystores (PKCS#12, JKS) are tested in test_tls_keystores.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
-import socket
 import ssl
 import stat
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.certs import Issued, fake_jks_bytes, make_ca, pkcs12_bytes
+from tests.tls_check import (
+    Pki,
+    build,
+    config_error,
+    der,
+    handshake,
+    make_pki,
+    pem_env,
+    write,
+)
 from thingport.errors import ConfigError
 from thingport.tls import TlsConfig, build_ssl_context
 
 
-@dataclasses.dataclass(frozen=True)
-class Pki:
-    """Root -> intermediate -> servers, so that chains are really needed for verification."""
-
-    root: Issued
-    intermediate: Issued
-    server: Issued  # EC, issued by the intermediate
-    rsa_server: Issued  # RSA, issued by the intermediate
-    other: Issued  # a second server, for mismatches and multi-entry keystores
-
-
 @pytest.fixture(scope="module")
 def pki() -> Pki:
-    root = make_ca("thingport test root")
-    intermediate = root.issue("thingport test intermediate", ca=True)
-    return Pki(
-        root=root,
-        intermediate=intermediate,
-        server=intermediate.issue("localhost"),
-        rsa_server=intermediate.issue("localhost rsa", key_type="rsa"),
-        other=intermediate.issue("other.example", names=("other.example",)),
-    )
-
-
-def write(path: Path, data: bytes) -> str:
-    path.write_bytes(data)
-    return str(path)
-
-
-def pem_env(cert: str, key: str | None = None, password: str | None = None) -> dict[str, str]:
-    env = {"SSL_ENABLED": "true", "SSL_PEM_CERT": cert}
-    if key is not None:
-        env["SSL_PEM_KEY"] = key
-    if password is not None:
-        env["SSL_PEM_KEY_PASSWORD"] = password
-    return env
-
-
-def build(env: dict[str, str]) -> ssl.SSLContext:
-    return build_ssl_context(TlsConfig.from_env(env))
-
-
-def handshake(
-    server_context: ssl.SSLContext, root: Issued, server_hostname: str = "localhost"
-) -> tuple[bytes, str]:
-    """Serve one TLS connection on 127.0.0.1 and connect trusting only ``root``.
-
-    Returns the certificate the server presented (DER) and the negotiated TLS version. The
-    client checks the chain and the hostname, so a successful return proves both.
-    """
-    client = ssl.create_default_context(cadata=root.cert_pem().decode())
-    assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
-    failures: list[BaseException] = []
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(10)
-        port = listener.getsockname()[1]
-
-        def serve() -> None:
-            try:
-                conn, _ = listener.accept()
-                conn.settimeout(10)
-                with server_context.wrap_socket(conn, server_side=True) as tls_conn:
-                    tls_conn.sendall(b"hello")
-            except BaseException as exc:  # reported to the test thread below
-                failures.append(exc)
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-            client.wrap_socket(raw, server_hostname=server_hostname) as tls,
-        ):
-            assert tls.recv(5) == b"hello"
-            peer = tls.getpeercert(binary_form=True)
-            version = tls.version()
-        thread.join(10)
-    assert not failures, failures
-    assert peer is not None and version is not None
-    return peer, version
-
-
-def der(issued: Issued) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return issued.cert.public_bytes(Encoding.DER)
-
-
-def config_error(env: dict[str, str], variable: str) -> str:
-    """Build from ``env``, expecting a ConfigError about ``variable``; return its message."""
-    with pytest.raises(ConfigError) as caught:
-        build(env)
-    message = str(caught.value)
-    assert message.startswith(f"{variable}: "), message
-    assert "\n" not in message
-    return message
+    return make_pki()
 
 
 # --------------------------------------------------------------------------- from_env
@@ -418,130 +336,6 @@ def test_openssl_rejection_becomes_config_error(pki: Pki, tmp_path: Path) -> Non
     key = write(tmp_path / "server_key.pem", weak.key_pem())
     message = config_error(pem_env(cert, key), "SSL_PEM_CERT")
     assert "OpenSSL rejected" in message
-
-
-# --------------------------------------------------------------------------- PKCS#12 keystore
-
-
-def store_env(path: str, password: str = "thingsboard", **extra: str) -> dict[str, str]:
-    return {
-        "SSL_ENABLED": "true",
-        "SSL_CREDENTIALS_TYPE": "KEYSTORE",
-        "SSL_KEY_STORE": path,
-        "SSL_KEY_STORE_PASSWORD": password,
-        **extra,
-    }
-
-
-@pytest.fixture
-def two_entry_store(pki: Pki, tmp_path: Path) -> str:
-    data = pkcs12_bytes([("alpha", pki.other), ("beta", pki.server)], b"storepw")
-    return write(tmp_path / "keystore.p12", data)
-
-
-def test_pkcs12_with_thingsboards_defaults(pki: Pki, tmp_path: Path) -> None:
-    # Alias "tomcat", store and key password "thingsboard": what ThingsBoard users have.
-    store = write(tmp_path / "keystore.p12", pkcs12_bytes([("tomcat", pki.server)], b"thingsboard"))
-    context = build(store_env(store))
-    peer, _ = handshake(context, pki.root)  # the intermediate comes from the store
-    assert peer == der(pki.server)
-
-
-def test_pkcs12_alias_selects_the_entry(pki: Pki, two_entry_store: str) -> None:
-    beta = build(store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="beta"))
-    assert handshake(beta, pki.root)[0] == der(pki.server)
-    # Java lower-cases PKCS12 aliases, so the match ignores case.
-    alpha = build(store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="ALPHA"))
-    assert handshake(alpha, pki.root, "other.example")[0] == der(pki.other)
-
-
-def test_pkcs12_single_entry_is_used_whatever_its_alias(pki: Pki, tmp_path: Path) -> None:
-    # `openssl pkcs12 -export` without -name writes no friendly name at all.
-    store = write(tmp_path / "keystore.p12", pkcs12_bytes([(None, pki.server)], b"pw"))
-    assert handshake(build(store_env(store, "pw")), pki.root)[0] == der(pki.server)
-
-
-@pytest.mark.parametrize("alias", ["alpha", "beta"])  # the first entry, opened by OpenSSL; not
-def test_pkcs12_wrong_key_password_is_refused(two_entry_store: str, alias: str) -> None:
-    # ThingsBoard (Java's KeyStore.getKey) refuses a key password that does not open the key.
-    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS=alias, SSL_KEY_PASSWORD="stale")
-    message = config_error(env, "SSL_KEY_PASSWORD")
-    assert message == (f"SSL_KEY_PASSWORD: wrong password for key entry {alias!r} in keystore "
-                       f"{two_entry_store}")
-
-
-@pytest.mark.parametrize("key_password", [None, "storepw"])
-def test_pkcs12_key_password_unset_or_the_store_one(
-    pki: Pki, two_entry_store: str, key_password: str | None
-) -> None:
-    # openssl and keytool encrypt keys with the store password: unset means that one.
-    extra = {"SSL_KEY_PASSWORD": key_password} if key_password else {}
-    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="beta", **extra)
-    assert handshake(build(env), pki.root)[0] == der(pki.server)
-
-
-def test_pkcs12_file_with_jks_type_is_read(pki: Pki, tmp_path: Path) -> None:
-    # Java reads PKCS12 files declared as JKS too; so do we.
-    store = write(tmp_path / "keystore.p12", pkcs12_bytes([("tomcat", pki.server)], b"pw"))
-    env = store_env(store, "pw", SSL_KEY_STORE_TYPE="JKS")
-    assert handshake(build(env), pki.root)[0] == der(pki.server)
-
-
-def test_wrong_keystore_password(pki: Pki, tmp_path: Path) -> None:
-    store = write(tmp_path / "k.p12", pkcs12_bytes([("tomcat", pki.server)], b"right"))
-    message = config_error(store_env(store, "wrong"), "SSL_KEY_STORE_PASSWORD")
-    assert message == f"SSL_KEY_STORE_PASSWORD: wrong password for keystore {store}"
-
-
-def test_wrong_alias_lists_the_aliases(two_entry_store: str) -> None:
-    env = store_env(two_entry_store, "storepw", SSL_KEY_ALIAS="tomcat")
-    message = config_error(env, "SSL_KEY_ALIAS")
-    assert "'tomcat'" in message and "'alpha'" in message and "'beta'" in message
-
-
-@pytest.mark.parametrize("declared", ["PKCS12", "JKS"])
-def test_jks_file_asks_for_conversion(tmp_path: Path, declared: str) -> None:
-    store = write(tmp_path / "keystore.jks", fake_jks_bytes())
-    message = config_error(store_env(store, SSL_KEY_STORE_TYPE=declared), "SSL_KEY_STORE")
-    assert "keytool -importkeystore" in message
-    assert "-srcstoretype JKS" in message and "-deststoretype PKCS12" in message
-
-
-def test_unreadable_store_declared_jks_asks_for_conversion(tmp_path: Path) -> None:
-    store = write(tmp_path / "keystore.jks", b"not a keystore at all")
-    message = config_error(store_env(store, SSL_KEY_STORE_TYPE="JKS"), "SSL_KEY_STORE")
-    assert "keytool -importkeystore" in message
-
-
-def test_garbage_store_declared_pkcs12(tmp_path: Path) -> None:
-    store = write(tmp_path / "keystore.p12", b"not a keystore at all")
-    message = config_error(store_env(store), "SSL_KEY_STORE")
-    assert "not a PKCS12 keystore" in message
-
-
-def test_missing_keystore(tmp_path: Path) -> None:
-    missing = tmp_path / "k.p12"
-    message = config_error(store_env(str(missing)), "SSL_KEY_STORE")
-    assert message == f"SSL_KEY_STORE: file not found: {missing}"
-
-
-def test_default_classpath_keystore_is_explained(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    env = {"SSL_ENABLED": "true", "SSL_CREDENTIALS_TYPE": "KEYSTORE"}
-    message = config_error(env, "SSL_KEY_STORE")
-    assert str(tmp_path / "keystore" / "keystore.p12") in message and "classpath" in message
-
-
-def test_classpath_keystore_is_read_from_the_working_directory(
-    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "keystore").mkdir()
-    write(tmp_path / "keystore" / "keystore.p12", pkcs12_bytes([("tomcat", pki.server)], b"tb"))
-    monkeypatch.chdir(tmp_path)
-    env = store_env("classpath:keystore/keystore.p12", "tb")
-    assert handshake(build(env), pki.root)[0] == der(pki.server)
 
 
 def test_unknown_credentials_type_in_a_hand_made_config() -> None:

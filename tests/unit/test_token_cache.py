@@ -6,8 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
+
 from thingport.bus import MemoryBus
-from thingport.domain.model import CredentialsType, Device, DeviceCredentials
+from thingport.domain.model import Device, DeviceCredentials, DeviceCredentialsType
+from thingport.services import devices as devices_module
 from thingport.services.devices import DeviceService
 
 
@@ -27,7 +30,7 @@ class SlowStore:
         if token != meant:
             return None
         credentials = DeviceCredentials(uuid.uuid4(), self.device.id, 0,
-                                        CredentialsType.ACCESS_TOKEN, token)
+                                        DeviceCredentialsType.ACCESS_TOKEN, token)
         return self.device, credentials
 
 
@@ -56,3 +59,50 @@ async def test_lookups_are_cached_until_forgotten() -> None:
     service.forget(device.id)
     assert await service.authenticate("tok") is device
     assert store.lookups == 2
+
+
+class Devices:
+    """A store of one device per token, counting lookups."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.devices = {token: Device(uuid.uuid4(), uuid.uuid4(), token, "default",
+                                      uuid.uuid4(), 0) for token in tokens}
+        self.lookups: list[str] = []
+
+    async def get_device_by_credentials_id(self, token: str) -> Any:
+        self.lookups.append(token)
+        device = self.devices.get(token)
+        if device is None:
+            return None
+        return device, DeviceCredentials(uuid.uuid4(), device.id, 0,
+                                         DeviceCredentialsType.ACCESS_TOKEN, token)
+
+
+async def test_a_full_cache_forgets_the_least_recently_used_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices_module, "TOKEN_CACHE_SIZE", 2)
+    store = Devices(["a", "b", "c"])
+    service = DeviceService(store, MemoryBus())  # type: ignore[arg-type]
+    for token in ("a", "b", "a", "c"):  # "a" used again: "b" is the least recently used
+        assert await service.authenticate(token) is store.devices[token]
+    assert store.lookups == ["a", "b", "c"]
+    assert await service.authenticate("a") is store.devices["a"]  # still cached
+    assert await service.authenticate("c") is store.devices["c"]
+    assert store.lookups == ["a", "b", "c"]
+    assert await service.authenticate("b") is store.devices["b"]  # forgotten: asked again
+    assert store.lookups == ["a", "b", "c", "b"]
+    # The device -> token map follows the cache, so it stays bounded too.
+    assert len(service._token_of) == 2
+
+
+async def test_a_token_cached_again_after_eviction_is_still_forgotten(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices_module, "TOKEN_CACHE_SIZE", 1)
+    store = Devices(["a", "b"])
+    service = DeviceService(store, MemoryBus())  # type: ignore[arg-type]
+    await service.authenticate("a")
+    await service.authenticate("b")  # pushes "a" out
+    await service.authenticate("a")  # "a" cached again, "b" out
+    service.forget(store.devices["a"].id)  # its token changed
+    assert await service.authenticate("a") is store.devices["a"]
+    assert store.lookups == ["a", "b", "a", "a"]  # asked the store again

@@ -8,6 +8,7 @@ import pytest
 
 from thingport.domain.model import Device
 from thingport.errors import TooManyRequests
+from thingport.services import token_guard
 from thingport.services.failure_limit import MemoryFailureLimit
 from thingport.services.token_guard import TokenGuard
 
@@ -112,3 +113,19 @@ async def test_a_remote_block_is_learnt_at_the_first_unknown_token(clock: Clock)
         await node_b.unknown("guess", NAT, store.lookup)
     with pytest.raises(TooManyRequests):
         node_b.known("far-token", NAT)
+
+
+async def test_past_its_size_the_guard_forgets_the_least_recently_seen_token(
+        clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_guard, "MAX_SEEN", 2)
+    devices = {name: _device() for name in ("busy", "idle", "new")}
+    guard, store = _guard(clock), Store(devices)
+    assert await guard.unknown("busy", NAT, store.lookup) is devices["busy"]
+    assert await guard.unknown("idle", NAT, store.lookup) is devices["idle"]
+    guard.known("busy", NAT)  # "idle" is now the least recently seen
+    assert await guard.unknown("new", NAT, store.lookup) is devices["new"]
+    await _block(guard, store, NAT)
+    guard.known("busy", NAT)  # still remembered: it passes the block
+    guard.known("new", NAT)
+    with pytest.raises(TooManyRequests):
+        guard.known("idle", NAT)  # forgotten: it waits like anybody else

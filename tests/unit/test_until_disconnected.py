@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from thingport.lifecycle import Lifecycle
-from thingport.transport.asgi import (
+from thingport.http.asgi import (
     DISCONNECT_EXTENSION,
     ClientDisconnected,
     ServerStopping,
     until_disconnected,
 )
+from thingport.lifecycle import Lifecycle
 
 
 class Client:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.seed import seeded
 from thingport.app import Thingport, create_app
 from thingport.settings import Settings
 
@@ -22,8 +23,9 @@ def make_settings(tmp_path: Path, **changes: object) -> Settings:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[Thingport]:
-    """A fresh app on a store of the test's own, started."""
-    application = create_app(make_settings(tmp_path))
+    """A fresh app on a store of the test's own (a copy of the seed's: no first-start
+    hashing), started."""
+    application = create_app(make_settings(seeded(tmp_path)))
     async with application.rest.router.lifespan_context(application.rest):
         yield application
 

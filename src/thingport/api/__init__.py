@@ -1,13 +1,10 @@
-"""The tenant REST API, shaped like ThingsBoard's so that its REST clients work unchanged."""
+"""The tenant REST API, shaped like ThingsBoard's so that its REST clients work unchanged.
+
+This module only assembles the routes of its submodules; they import nothing from it (the
+exception handlers are in ``thingport.api.errors``)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from thingport.api import (
@@ -26,10 +23,6 @@ from thingport.api import (
     tenants,
 )
 from thingport.api.openapi import docs_routes
-from thingport.errors import ThingportError, TooManyRequests
-from thingport.http_errors import error_body, status_of
-
-log = logging.getLogger(__name__)
 
 
 def routes() -> list[BaseRoute]:
@@ -39,49 +32,3 @@ def routes() -> list[BaseRoute]:
            *connectivity.routes, *profiles.routes, *customers.routes, *tenant_profiles.routes,
            *tenants.routes, *telemetry.routes, *rpc.routes, *ota.routes, *security_settings.routes]
     return [*api, *docs_routes(api)]
-
-
-def _error_response(status: int, message: str, code: int | None = None,
-                    headers: Mapping[str, str] | None = None) -> Response:
-    return Response(error_body(status, message, code), status_code=status,
-                    media_type="application/json", headers=headers)
-
-
-async def domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ThingportError)
-    status, code = status_of(exc)
-    headers = None
-    if isinstance(exc, TooManyRequests):
-        headers = {"Retry-After": str(exc.retry_after)}
-        metrics = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
-            metrics.refused(exc.limit or "rest")
-    return _error_response(status, exc.message, code, headers)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    message = exc.detail
-    if exc.status_code == 404:
-        message = f"No endpoint {request.method} {request.url.path}"
-    return _error_response(exc.status_code, message, headers=exc.headers)
-
-
-async def client_gone(request: Request, exc: Exception) -> Response:
-    """The client closed the connection before sending its whole body: nobody will read an
-    answer, and it is no server error (logging it as one would let anyone flood the log)."""
-    log.debug("client went away during %s %s", request.method, request.url.path)
-    return Response(status_code=400)
-
-
-async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("REST request %s %s failed", request.method, request.url.path, exc_info=exc)
-    return _error_response(500, "Internal server error")
-
-
-exception_handlers = {
-    ClientDisconnect: client_gone,
-    ThingportError: domain_error,
-    HTTPException: http_error,
-    Exception: server_error,
-}

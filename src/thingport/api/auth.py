@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import JSONResponse, body_bytes, json_object, principal, services
 from thingport.errors import BadRequest, Unauthorized
+from thingport.http.operations import NO_BODY, operation
 
 
 async def _credentials_body(request: Request) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+@operation(public=True, responses={401: "Wrong credentials", 429: "Too many failures"})
 async def login(request: Request) -> Response:
     """``{"username","password"}`` -> ``{"token","refreshToken"}``; 429 with ``Retry-After``
     while the address is blocked after too many failed logins."""
@@ -52,6 +54,7 @@ async def change_password(request: Request) -> Response:
     return JSONResponse(await services(request).auth.change_password(caller.user_id, current, new))
 
 
+@operation(public=True, responses={401: "No valid refresh token"})
 async def refresh(request: Request) -> Response:
     """``{"refreshToken"}`` -> a new token pair."""
     body = await _credentials_body(request)
@@ -65,12 +68,15 @@ async def current_user(request: Request) -> Response:
     return JSONResponse(render.user(await services(request).users.get_user(caller.user_id)))
 
 
+@operation(body=NO_BODY)
 async def logout(request: Request) -> Response:
     # JWTs are stateless: logging out is the client forgetting its tokens.
     await principal(request)
     return Response(status_code=200)
 
 
+@operation(summary="Not supported: log in with POST", public=True,
+           responses={401: "Always"})
 async def login_wrong_method(request: Request) -> Response:
     raise Unauthorized("Authentication method not supported: " + request.method)
 

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from thingport.domain.json_depth import ORJSON_MAX_DEPTH, deeper_than
@@ -14,10 +14,10 @@ from thingport.domain.model import Authority, Device, PageLink
 from thingport.errors import (
     BadRequest,
     NotFound,
-    PayloadTooLarge,
     PermissionDenied,
     Unauthorized,
 )
+from thingport.http.asgi import ClientDisconnected, check_content_length, read_body
 from thingport.services import Services
 from thingport.services.auth import Principal
 
@@ -78,19 +78,14 @@ async def visible_device(request: Request, device_id: UUID) -> tuple[Principal, 
 
 
 async def body_bytes(request: Request) -> bytes:
-    """The raw body, at most the REST limit."""
+    """The raw body, at most the REST limit (``http.asgi.read_body``; what a 413 leaves
+    unread, the app's ``DrainUnreadBody`` drains)."""
     limit: int = request.app.state.settings.rest_max_payload
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    check_content_length(request.scope, limit)
+    try:
+        return await read_body(request.receive, limit, drain_bytes=0)
+    except ClientDisconnected:
+        raise ClientDisconnect from None
 
 
 async def json_body(request: Request) -> Any:
@@ -122,6 +117,14 @@ def uuid_param(value: str, what: str = "id") -> UUID:
         return UUID(value)
     except (ValueError, TypeError, AttributeError):
         raise BadRequest(f"Invalid UUID string: {value}") from None
+
+
+def text_field(body: dict[str, Any], name: str) -> str | None:
+    """A body field that must be a string when present (None when absent or null)."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    return value
 
 
 def entity_uuid(value: Any, what: str) -> UUID | None:
@@ -159,19 +162,14 @@ def bool_param(request: Request, name: str, default: bool = False) -> bool:
 
 def page_link(request: Request) -> PageLink:
     """ThingsBoard's paging parameters: pageSize and page are required."""
-    size = int_param(request, "pageSize")
-    page = int_param(request, "page")
-    if size < 1:
-        raise BadRequest("Page size must be greater than zero")
-    if page < 0:
-        raise BadRequest("Page must be positive integer")
-    order = (request.query_params.get("sortOrder") or "ASC").upper()
-    if order not in {"ASC", "DESC"}:
-        raise BadRequest(f"Invalid sort order: {order}")
-    return PageLink(
-        page_size=size, page=page, text_search=request.query_params.get("textSearch") or None,
-        sort_property=request.query_params.get("sortProperty") or None, sort_order=order,
+    link = PageLink(
+        page_size=int_param(request, "pageSize"), page=int_param(request, "page"),
+        text_search=request.query_params.get("textSearch") or None,
+        sort_property=request.query_params.get("sortProperty") or None,
+        sort_order=(request.query_params.get("sortOrder") or "ASC").upper(),
     )
+    link.check()
+    return link
 
 
 def key_list(raw: str | None) -> list[str] | None:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from thingport.api.common import JSONResponse, services, uuid_param, visible_device
 from thingport.api.public_url import public_address
-from thingport.domain.model import CredentialsType
+from thingport.domain.model import DeviceCredentialsType
 
 #: ThingsBoard's word where it has no command to offer.
 CHECK_DOCUMENTATION: Final = "Check documentation"
@@ -49,7 +49,7 @@ async def device_connectivity(request: Request) -> Response:
     assert caller.tenant_id is not None
     credentials = await services(request).devices.get_credentials(caller.tenant_id, device.id)
     body: dict[str, Any]
-    if credentials.credentials_type is not CredentialsType.ACCESS_TOKEN:
+    if credentials.credentials_type is not DeviceCredentialsType.ACCESS_TOKEN:
         body = {"message": f"{CHECK_DOCUMENTATION}: the HTTP device API takes access tokens "
                            f"only, and this device has {credentials.credentials_type.value} "
                            "credentials"}

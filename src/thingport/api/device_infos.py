@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     page_link,
@@ -19,25 +19,25 @@ from thingport.api.common import (
     uuid_param,
 )
 from thingport.domain.model import Authority
-from thingport.errors import BadRequest, NotFound
+from thingport.errors import BadRequest
+from thingport.http.operations import PAGE, Param, operation
 
 
+@operation(query=(*PAGE, Param("deviceProfileId"), Param("active", type="boolean")))
 async def tenant_device_infos(request: Request) -> Response:
     """A page of the tenant's devices with their profile name, customer title and state."""
     _, tenant_id = await tenant_admin(request)
     return await _infos(request, tenant_id, None)
 
 
+@operation(query=(*PAGE, Param("deviceProfileId"), Param("active", type="boolean")))
 async def customer_device_infos(request: Request) -> Response:
     """A page of one customer's devices with their profile name, customer title and state
     (for its users, only their own customer's)."""
     caller = await principal(request, Authority.TENANT_ADMIN, Authority.CUSTOMER_USER)
-    customer_id = uuid_param(request.path_params["customerId"])
-    if caller.authority is Authority.CUSTOMER_USER and caller.customer_id != customer_id:
-        raise NotFound(f"Customer with id [{customer_id}] is not found")
-    assert caller.tenant_id is not None
-    await services(request).customers.get(caller.tenant_id, customer_id)
-    return await _infos(request, caller.tenant_id, customer_id)
+    customer = await services(request).customers.visible(
+        caller, uuid_param(request.path_params["customerId"]))
+    return await _infos(request, customer.tenant_id, customer.id)
 
 
 async def _infos(request: Request, tenant_id: UUID, customer_id: UUID | None) -> Response:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     empty_ok,
@@ -21,8 +21,9 @@ from thingport.api.common import (
     uuid_param,
     visible_device,
 )
-from thingport.domain.model import CredentialsType, Device, DeviceCredentials
+from thingport.domain.model import Device, DeviceCredentials, DeviceCredentialsType
 from thingport.errors import BadRequest
+from thingport.http.operations import PAGE, Param, operation
 from thingport.services import Services
 
 
@@ -60,11 +61,11 @@ async def _save(
 
 def _credentials_from(body: dict[str, Any]) -> DeviceCredentials:
     try:
-        kind = CredentialsType(body.get("credentialsType", "ACCESS_TOKEN"))
+        kind = DeviceCredentialsType(body.get("credentialsType", "ACCESS_TOKEN"))
     except ValueError:
         raise BadRequest(f"Invalid credentials type: {body.get('credentialsType')}") from None
     credentials_id = body.get("credentialsId")
-    if kind is CredentialsType.ACCESS_TOKEN and (
+    if kind is DeviceCredentialsType.ACCESS_TOKEN and (
         not isinstance(credentials_id, str) or not credentials_id.strip()
     ):
         raise BadRequest("Device credentials id should be specified")
@@ -76,6 +77,8 @@ def _credentials_from(body: dict[str, Any]) -> DeviceCredentials:
     )
 
 
+@operation(query=(Param("accessToken", description="The new device's token "
+                                     "(default: a generated one)"),))
 async def save_device(request: Request) -> Response:
     """``POST /api/device[?accessToken=]``: create or update."""
     _, tenant_id = await tenant_admin(request)
@@ -117,6 +120,9 @@ async def delete_device(request: Request) -> Response:
     return empty_ok()
 
 
+@operation(query=(*PAGE, Param("type"),
+                  Param("deviceName", description="One device by name, "
+                                                  "instead of a page")))
 async def tenant_devices(request: Request) -> Response:
     """``GET /api/tenant/devices``: a page, or one device with ``?deviceName=``."""
     _, tenant_id = await tenant_admin(request)
@@ -129,6 +135,7 @@ async def tenant_devices(request: Request) -> Response:
     return JSONResponse(render.page(result, render.device))
 
 
+@operation(query=(Param("deviceName", True),))
 async def tenant_device_by_name(request: Request) -> Response:
     """``GET /api/tenant/device?deviceName=``."""
     _, tenant_id = await tenant_admin(request)

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from thingport.http.asgi import Message, Receive, Scope, Send
 from thingport.metrics import METRICS_TOPIC, UNMATCHED, Metrics, method_label
 from thingport.metrics_merge import merge_pages
-from thingport.transport.asgi import Message, Receive, Scope, Send
 
 
 async def metrics(request: Request) -> Response:

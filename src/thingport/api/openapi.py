@@ -1,5 +1,6 @@
-"""The OpenAPI document of the REST and device APIs, built from the routes themselves, and
-Swagger UI to try them (served from the package, so it works without internet).
+"""The OpenAPI document of the REST and device APIs, built from their route tables and what
+each handler declares next to itself (``thingport.http.operations``), and Swagger UI to try
+them (served from the package, so it works without internet).
 
 Paths follow ThingsBoard's: ``/v3/api-docs`` and ``/swagger-ui/``.
 """
@@ -7,111 +8,128 @@ Paths follow ThingsBoard's: ``/v3/api-docs`` and ``/swagger-ui/``.
 from __future__ import annotations
 
 import inspect
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from starlette.convertors import Convertor, FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from thingport.api.common import JSONResponse
+from thingport.http.operations import JSON_OBJECT, Body, Operation, declared
 
-PAGE_PARAMS = ["pageSize*", "page*", "textSearch", "sortProperty", "sortOrder"]
-#: Query parameters per handler name (a trailing * marks a required one).
-QUERY_PARAMS: dict[str, list[str]] = {
-    "tenant_devices": [*PAGE_PARAMS, "type", "deviceName"],
-    "tenant_device_by_name": ["deviceName*"],
-    "tenant_device_infos": [*PAGE_PARAMS, "deviceProfileId", "active"],
-    "customer_device_infos": [*PAGE_PARAMS, "deviceProfileId", "active"],
-    "list_tenants": PAGE_PARAMS,
-    "list_tenant_admins": PAGE_PARAMS,
-    "save_device": ["accessToken"],
-    "save_user": ["sendActivationMail"],
-    "set_user_credentials_enabled": ["userCredentialsEnabled"],
-    "get_timeseries": ["keys", "startTs", "endTs", "interval", "intervalType", "limit", "agg",
-                       "orderBy", "useStrictDataTypes"],
-    "delete_timeseries": ["keys*", "deleteAllDataForKeys", "startTs", "endTs",
-                          "rewriteLatestIfDeleted"],
-    "get_attributes": ["keys"],
-    "delete_attributes": ["keys*"],
-    "list_packages": PAGE_PARAMS,
-    "list_profile_packages": PAGE_PARAMS,
-    "upload_data": ["checksumAlgorithm*", "checksum"],
-    "list_profiles": PAGE_PARAMS,
-    "list_profile_infos": PAGE_PARAMS,
-}
+# The document covers the device API too: its route table and declarations are read here.
+from thingport.transport.device_api import PREFIX, PROVISION_PATH, DeviceApi
 
-#: The device API is plain ASGI, not Starlette routes: described here.
-DEVICE_API: list[tuple[str, str, str, list[str]]] = [
-    ("post", "/api/v1/{deviceToken}/telemetry",
-     "Upload telemetry (flat, {ts, values}, or an array)", []),
-    ("post", "/api/v1/{deviceToken}/attributes", "Upload client-side attributes", []),
-    ("get", "/api/v1/{deviceToken}/attributes", "Read client and shared attributes",
-     ["clientKeys", "sharedKeys", "allClientKeys", "allSharedKeys"]),
-    ("get", "/api/v1/{deviceToken}/firmware", "A chunk of the assigned firmware",
-     ["title*", "version*", "size", "chunk"]),
-    ("get", "/api/v1/{deviceToken}/software", "A chunk of the assigned software",
-     ["title*", "version*", "size", "chunk"]),
-    ("post", "/api/v1/provision",
-     "Provision a device with a profile's key and secret (no token)", []),
-]
-
-_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+#: The device API's paths with ThingsBoard's parameter names (its route table keeps its own:
+#: they are the labels of its metrics).
+DEVICE_PATH = PREFIX + "{deviceToken}/"
+DEVICE_PARAMETER_NAMES = {"id": "requestId"}
+DEVICE_TAG = "device-api"
+#: Paths whose operations need no X-Authorization beyond those declared ``public``: by
+#: ThingsBoard's convention, everything under /api/noauth/.
+PUBLIC_PREFIX = "/api/noauth/"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _summary(handler: Callable[..., Any]) -> str:
+def _summary(handler: Callable[..., Any], declaration: Operation) -> str:
+    if declaration.summary:
+        return declaration.summary
     doc = inspect.getdoc(handler) or handler.__name__.replace("_", " ").capitalize()
     return doc.split("\n\n")[0].replace("\n", " ")
 
 
-def _parameters(path: str, query: list[str]) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PARAM.findall(path)
+def _path_schema(convertor: Convertor[Any] | None) -> dict[str, Any]:
+    if isinstance(convertor, IntegerConvertor):
+        return {"type": "integer", "minimum": 0}
+    if isinstance(convertor, FloatConvertor):
+        return {"type": "number", "minimum": 0}
+    if isinstance(convertor, UUIDConvertor):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string"}
+
+
+def _operation(handler: Callable[..., Any], method: str, tag: str, operation_id: str,
+               path_params: Mapping[str, Convertor[Any] | None]) -> dict[str, Any]:
+    """One operation: its path parameters from the route, the rest from the declaration."""
+    declaration = declared(handler)
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(convertor)}
+        for name, convertor in path_params.items()
     ]
-    for name in query:
-        required = name.endswith("*")
-        params.append({"name": name.rstrip("*"), "in": "query", "required": required,
-                       "schema": {"type": "string"}})
-    return params
+    for param in declaration.query:
+        parameters.append({"name": param.name, "in": "query", "required": param.required,
+                           "schema": param.schema(),
+                           **({"description": param.description} if param.description else {})})
+    responses = {"200": "OK", **{str(status): text
+                                 for status, text in sorted(declaration.responses.items())}}
+    operation: dict[str, Any] = {
+        "tags": [tag],
+        "summary": _summary(handler, declaration),
+        "operationId": operation_id,
+        "parameters": parameters,
+        "responses": {status: {"description": text} for status, text in responses.items()},
+    }
+    body: Body | None = declaration.body or (JSON_OBJECT if method in BODY_METHODS else None)
+    if body is not None and body.media_type:
+        operation["requestBody"] = {
+            "required": body.required,
+            "content": {body.media_type: {"schema": dict(body.schema)}},
+            **({"description": body.description} if body.description else {}),
+        }
+    return operation
 
 
-def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    """OpenAPI 3.0 for every route (and the device API)."""
-    paths: dict[str, dict[str, Any]] = {}
+def rest_operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every method of every REST route."""
+    taken: set[str] = set()
     for route in routes:
         if not isinstance(route, Route) or not route.methods:
             continue
-        path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path)
+        handler = route.endpoint
+        tag = handler.__module__.rsplit(".", 1)[-1]
+        public = declared(handler).public or route.path_format.startswith(PUBLIC_PREFIX)
+        for method in sorted(route.methods - {"HEAD"}):
+            # A handler behind several routes (or methods) gets one id for each.
+            base = operation_id = f"{handler.__name__}_{method.lower()}"
+            number = 1
+            while operation_id in taken:
+                number += 1
+                operation_id = f"{base}_{number}"
+            taken.add(operation_id)
+            operation = _operation(handler, method, tag, operation_id, route.param_convertors)
+            if not public:
+                operation["security"] = [{"X-Authorization": []}]
+                operation["responses"].setdefault(
+                    "401", {"description": "No valid token in X-Authorization"})
+            yield route.path_format, method, operation
+
+
+def device_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every route of the device API and provisioning."""
+    for action, methods in DeviceApi.ROUTES.items():
+        path = DEVICE_PATH + action
+        for name, documented in DEVICE_PARAMETER_NAMES.items():
+            path = path.replace("{" + name + "}", "{" + documented + "}")
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        for method, handler in sorted(methods.items()):
+            operation = _operation(handler, method, DEVICE_TAG, f"device_{handler.__name__}",
+                                   dict.fromkeys(names))
+            operation["responses"].setdefault("401", {"description": "Unknown token"})
+            yield path, method, operation
+    yield PROVISION_PATH, "POST", _operation(
+        DeviceApi.provision, "POST", DEVICE_TAG, "device_provision", {})
+
+
+def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """OpenAPI 3.0 for every REST route given (the docs' own excepted) and the device API."""
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, operation in (*rest_operations(routes), *device_operations()):
         if path.startswith(("/v3/", "/swagger-ui")):
             continue
-        tag = route.endpoint.__module__.rsplit(".", 1)[-1]
-        for method in sorted(route.methods - {"HEAD"}):
-            operation: dict[str, Any] = {
-                "tags": [tag],
-                "summary": _summary(route.endpoint),
-                "operationId": f"{route.endpoint.__name__}_{method.lower()}",
-                "parameters": _parameters(path, QUERY_PARAMS.get(route.endpoint.__name__, [])),
-                "responses": {"200": {"description": "OK"}},
-            }
-            if not path.startswith("/api/noauth") and path not in {"/api/auth/login",
-                                                                   "/api/auth/token"}:
-                operation["security"] = [{"X-Authorization": []}]
-            if method in {"POST", "PUT"}:
-                operation["requestBody"] = {"content": {"application/json": {
-                    "schema": {"type": "object"}}}}
-            paths.setdefault(path, {})[method.lower()] = operation
-    for method, path, summary, query in DEVICE_API:
-        operation = {
-            "tags": ["device-api"], "summary": summary, "parameters": _parameters(path, query),
-            "responses": {"200": {"description": "OK"}, "401": {"description": "Unknown token"}},
-        }
-        if method == "post":
-            operation["requestBody"] = {"content": {"application/json": {
-                "schema": {"type": "object"}}}}
-        paths.setdefault(path, {})[method] = operation
+        paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.0.3",
         "info": {"title": "thingport REST API",

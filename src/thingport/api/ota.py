@@ -8,15 +8,12 @@ OTA service reads it from there in 1 MiB chunks into the store, and the limit is
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Message, Receive
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     empty_ok,
@@ -25,12 +22,19 @@ from thingport.api.common import (
     page_link,
     services,
     tenant_admin,
+    text_field,
     uuid_param,
 )
 from thingport.domain.model import ChecksumAlgorithm
-from thingport.errors import BadRequest, NotFound, PayloadTooLarge
+from thingport.errors import BadRequest, NotFound
+from thingport.http.asgi import (
+    attachment_headers,
+    content_length,
+    limited_receive,
+    payload_too_large,
+)
+from thingport.http.operations import PAGE, Body, Param, operation
 from thingport.services.ota import parse_algorithm, parse_type
-from thingport.transport.asgi import attachment_headers
 
 #: Room for the multipart framing and the small form fields around the file itself.
 FORM_OVERHEAD = 1 << 20
@@ -39,61 +43,37 @@ FORM_OVERHEAD = 1 << 20
 MAX_FORM_FIELDS = 16
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
-
-
-def _counted(receive: Receive, limit: int) -> Receive:
-    """``receive`` that fails with 413 once more than ``limit`` body bytes have arrived, so
-    that a chunked upload (no Content-Length) is bounded too."""
-    received = 0
-
-    async def counting() -> Message:
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise _too_large(limit)
-        return message
-
-    return counting
-
-
-def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string")
-    return value
-
-
 async def save_info(request: Request) -> Response:
     """``POST /api/otaPackage``: create a package (bytes uploaded next, or an external
     ``url``), or change an existing one's additionalInfo."""
     _, tenant_id = await tenant_admin(request)
     body = await json_object(request)
-    kind = _text(body, "type")
-    algorithm = _text(body, "checksumAlgorithm")
+    kind = text_field(body, "type")
+    algorithm = text_field(body, "checksumAlgorithm")
     info = body.get("additionalInfo")
     if info is not None and not isinstance(info, dict):
         raise BadRequest("additionalInfo must be a JSON object")
     # SaveOtaPackageInfoRequest's usesUrl: false means bytes, whatever url says.
-    url = None if body.get("usesUrl") is False else _text(body, "url")
+    url = None if body.get("usesUrl") is False else text_field(body, "url")
     package = await services(request).ota.save(
         tenant_id,
         package_id=entity_uuid(body.get("id"), "id"),
         package_type=parse_type(kind) if kind else None,
         device_profile_id=entity_uuid(body.get("deviceProfileId"), "deviceProfileId"),
-        title=_text(body, "title"),
-        version=_text(body, "version"),
-        tag=_text(body, "tag") or None,
+        title=text_field(body, "title"),
+        version=text_field(body, "version"),
+        tag=text_field(body, "tag") or None,
         url=url,
         checksum_algorithm=parse_algorithm(algorithm) if algorithm else None,
-        checksum=_text(body, "checksum") or None,
+        checksum=text_field(body, "checksum") or None,
         additional_info=info,
     )
     return JSONResponse(render.ota_package(package))
 
 
+@operation(query=(Param("checksumAlgorithm", True), Param("checksum")),
+           body=Body("multipart/form-data", {"type": "object", "required": ["file"],
+                     "properties": {"file": {"type": "string", "format": "binary"}}}))
 async def upload_data(request: Request) -> Response:
     """``POST /api/otaPackage/{otaPackageId}?checksumAlgorithm=&checksum=``: the package's
     bytes as the multipart field ``file``, checked against ``checksum`` when given; answered
@@ -107,11 +87,10 @@ async def upload_data(request: Request) -> Response:
     if early:
         parse_algorithm(early)
     await ota.check_uploadable(tenant_id, package_id)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-        raise _too_large(limit)
+    if (content_length(request.scope) or 0) > limit + FORM_OVERHEAD:
+        raise payload_too_large(limit)
 
-    counted = Request(request.scope, _counted(request.receive, limit + FORM_OVERHEAD))
+    counted = Request(request.scope, limited_receive(request.receive, limit + FORM_OVERHEAD))
     async with counted.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
         file = form.get("file")
         if not isinstance(file, UploadFile):
@@ -169,6 +148,7 @@ async def delete_package(request: Request) -> Response:
     return empty_ok()
 
 
+@operation(query=PAGE)
 async def list_packages(request: Request) -> Response:
     """``GET /api/otaPackages?pageSize=&page=&textSearch=&sortProperty=&sortOrder=``."""
     _, tenant_id = await tenant_admin(request)
@@ -176,6 +156,7 @@ async def list_packages(request: Request) -> Response:
     return JSONResponse(render.page(result, render.ota_package))
 
 
+@operation(query=PAGE)
 async def list_profile_packages(request: Request) -> Response:
     """``GET /api/otaPackages/{deviceProfileId}/{type}``: the packages that can be assigned
     to the profile's devices (with bytes or a URL)."""

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     empty_ok,
@@ -18,11 +18,13 @@ from thingport.api.common import (
     principal,
     services,
     tenant_admin,
+    text_field,
     uuid_param,
 )
-from thingport.domain.model import Authority
+from thingport.domain.model import Authority, ProvisionType
 from thingport.errors import BadRequest
-from thingport.services.profiles import DISABLED, ProfileDraft
+from thingport.http.operations import NO_BODY, PAGE, operation
+from thingport.services.profiles import ProfileDraft
 
 #: Who may read profile infos (a customer user needs them to show its devices).
 INFO_READERS = (Authority.TENANT_ADMIN, Authority.CUSTOMER_USER)
@@ -42,26 +44,20 @@ def _draft(body: dict[str, Any]) -> ProfileDraft:
         raise BadRequest("profileData.provisionConfiguration must be a JSON object")
     return ProfileDraft(
         id=entity_uuid(body.get("id"), "id"),
-        name=_text(body, "name") or "",
-        description=_text(body, "description"),
-        type=_text(body, "type") or "DEFAULT",
-        transport_type=_text(body, "transportType") or "DEFAULT",
+        name=text_field(body, "name") or "",
+        description=text_field(body, "description"),
+        type=text_field(body, "type") or "DEFAULT",
+        transport_type=text_field(body, "transportType") or "DEFAULT",
         # provisionType wins; ThingsBoard's UI sends both, the same.
-        provision_type=_text(body, "provisionType") or _text(provisioning, "type") or DISABLED,
-        provision_device_key=_text(body, "provisionDeviceKey"),
-        provision_device_secret=_text(provisioning, "provisionDeviceSecret"),
+        provision_type=(text_field(body, "provisionType") or text_field(provisioning, "type")
+                        or ProvisionType.DISABLED),
+        provision_device_key=text_field(body, "provisionDeviceKey"),
+        provision_device_secret=text_field(provisioning, "provisionDeviceSecret"),
         profile_data=data,
         default=body.get("default") is True,
         firmware_id=entity_uuid(body.get("firmwareId"), "firmwareId"),
         software_id=entity_uuid(body.get("softwareId"), "softwareId"),
     )
-
-
-def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string")
-    return value
 
 
 async def save_profile(request: Request) -> Response:
@@ -87,6 +83,7 @@ async def delete_profile(request: Request) -> Response:
     return empty_ok()
 
 
+@operation(body=NO_BODY)
 async def set_default_profile(request: Request) -> Response:
     """``POST /api/deviceProfile/{id}/default``: make it the tenant's default profile."""
     _, tenant_id = await tenant_admin(request)
@@ -95,6 +92,7 @@ async def set_default_profile(request: Request) -> Response:
     return JSONResponse(render.device_profile(profile))
 
 
+@operation(query=PAGE)
 async def list_profiles(request: Request) -> Response:
     """``GET /api/deviceProfiles``: a page of the tenant's profiles."""
     _, tenant_id = await tenant_admin(request)
@@ -117,6 +115,7 @@ async def get_profile_info(request: Request) -> Response:
     return JSONResponse(render.device_profile_info(profile))
 
 
+@operation(query=PAGE)
 async def list_profile_infos(request: Request) -> Response:
     """``GET /api/deviceProfileInfos``: a page of the tenant's profile infos."""
     caller = await principal(request, *INFO_READERS)

@@ -6,7 +6,7 @@ uses, not the one thingport listens on behind a proxy. In order:
 1. ``THINGPORT_BASE_URL``, when set (``https://iot.example.com`` or with a path prefix);
 2. from a trusted proxy (``THINGPORT_TRUSTED_PROXIES``): ``X-Forwarded-Host`` (else the ``Host``
    header), its port replaced by ``X-Forwarded-Port`` when there is one, and
-   ``X-Forwarded-Proto``'s scheme (applied by ``transport.forwarded``);
+   ``X-Forwarded-Proto``'s scheme (applied by ``http.forwarded``);
 3. otherwise the request's own ``Host`` header and scheme.
 
 A port that is the scheme's default is left out. A host that is not a host name, an IPv4 address
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from thingport.errors import BadRequest
-from thingport.transport.forwarded import TRUSTED_PROXY
+from thingport.http.forwarded import TRUSTED_PROXY
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # A DNS name, an IPv4 address or a bracketed IPv6 address, and an optional port: nothing a

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     empty_ok,
@@ -23,11 +23,13 @@ from thingport.api.common import (
     uuid_param,
     visible_device,
 )
+from thingport.domain.long_poll import poll_timeout_s
 from thingport.domain.model import LONG_MAX, LONG_MIN, Authority, RpcStatus
 from thingport.errors import BadRequest, NotFound
-from thingport.http_errors import error_body
+from thingport.http.asgi import ClientDisconnected, ServerStopping, until_disconnected
+from thingport.http.errors import error_body
+from thingport.http.operations import JSON_ANY, PAGE, POLL_TIMEOUT, Param, operation
 from thingport.services.rpc import RpcRequest
-from thingport.transport.asgi import ClientDisconnected, ServerStopping, until_disconnected
 
 
 def _int(body: dict[str, Any], name: str) -> int | None:
@@ -107,12 +109,14 @@ async def _send(request: Request, v2: bool) -> Response:
                                  "(no active connection)")
 
 
+@operation(responses={408: "Delivered, no reply in time", 409: "Never delivered"})
 async def send_v1(request: Request) -> Response:
     """Send a command to a device: one-way (200 once delivered) or two-way (its reply).
     Times out with 408 (delivered, no reply) or 409 (never delivered)."""
     return await _send(request, v2=False)
 
 
+@operation(responses={504: "No reply in time"})
 async def send_v2(request: Request) -> Response:
     """As v1, but every time-out answers 504. ``"persistent": true`` answers ``{"rpcId"}``
     at once."""
@@ -129,6 +133,7 @@ async def get_persistent(request: Request) -> Response:
     return JSONResponse(render.rpc(rpc))
 
 
+@operation(query=(*PAGE, Param("rpcStatus", enum=tuple(s.value for s in RpcStatus))))
 async def list_persistent(request: Request) -> Response:
     """A page of a device's RPCs, optionally of one ``rpcStatus``."""
     _, device = await visible_device(request, uuid_param(request.path_params["deviceId"]))
@@ -151,10 +156,11 @@ async def delete_persistent(request: Request) -> Response:
 
 def _poll_timeout_s(request: Request) -> float:
     settings = request.app.state.settings
-    timeout = int_param(request, "timeout", 0) or settings.request_timeout_ms
-    return min(timeout, settings.max_request_timeout_ms) / 1000
+    return poll_timeout_s(int_param(request, "timeout", 0), settings.request_timeout_ms,
+                          settings.max_request_timeout_ms)
 
 
+@operation(query=(POLL_TIMEOUT,), responses={408: "No request in time"})
 async def next_client_request(request: Request) -> Response:
     """Long poll for the device's next client-side RPC request:
     ``{"id","deviceId","method","params","expirationTime"}``, or 408 after ``timeout`` ms."""
@@ -179,6 +185,7 @@ async def next_client_request(request: Request) -> Response:
     })
 
 
+@operation(body=JSON_ANY, responses={404: "The request is no longer waiting"})
 async def answer_client_request(request: Request) -> Response:
     """Answer a device's client-side RPC request with a JSON body; the device gets it as its
     response. 404 when the request is no longer waiting."""

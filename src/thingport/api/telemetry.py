@@ -21,16 +21,12 @@ from thingport.api.common import (
     visible_device,
 )
 from thingport.clock import now_ms
-from thingport.domain.kv_json import (
-    ConverterConfig,
-    attributes_from_json,
-    kv_value,
-    kv_value_str,
-    telemetry_from_json,
-)
+from thingport.domain.kv_json import ConverterConfig, attributes_from_json, telemetry_from_json
+from thingport.domain.kv_render import kv_value, kv_value_str
 from thingport.domain.model import Aggregation, AttributeScope, TsKvEntry
 from thingport.errors import BadRequest, InvalidJson
-from thingport.transport.json_body import parse_json
+from thingport.http.json_body import parse_json
+from thingport.http.operations import JSON_ANY, Param, operation
 
 PREFIX = "/api/plugins/telemetry"
 WRITABLE_SCOPES = (AttributeScope.SERVER_SCOPE, AttributeScope.SHARED_SCOPE)
@@ -85,6 +81,12 @@ def _ts_json(entry: TsKvEntry, strict: bool) -> dict[str, Any]:
     return {"ts": entry.ts, "value": kv_value(entry) if strict else kv_value_str(entry)}
 
 
+@operation(query=(
+    Param("keys", description="Keys, comma-separated (default: all)"),
+    Param("startTs", type="integer"), Param("endTs", type="integer"),
+    Param("interval", type="integer"), Param("intervalType", enum=("MILLISECONDS",)),
+    Param("limit", type="integer"), Param("agg", enum=tuple(a.value for a in Aggregation)),
+    Param("orderBy", enum=("ASC", "DESC")), Param("useStrictDataTypes", type="boolean")))
 async def get_timeseries(request: Request) -> Response:
     """Latest values, or history when ``startTs``/``endTs`` are given."""
     device_id = await _device_id(request)
@@ -129,6 +131,7 @@ async def timeseries_keys(request: Request) -> Response:
     return JSONResponse(await services(request).telemetry.keys(device_id))
 
 
+@operation(body=JSON_ANY)
 async def save_timeseries(request: Request) -> Response:
     """``POST .../timeseries/{scope}[/{ttl}]``: the device API's three shapes."""
     device_id = await _device_id(request)
@@ -140,6 +143,11 @@ async def save_timeseries(request: Request) -> Response:
     return empty_ok()
 
 
+@operation(query=(
+    Param("keys", True, description="Keys, comma-separated"),
+    Param("deleteAllDataForKeys", type="boolean"),
+    Param("startTs", type="integer"), Param("endTs", type="integer"),
+    Param("rewriteLatestIfDeleted", type="boolean")))
 async def delete_timeseries(request: Request) -> Response:
     device_id = await _device_id(request)
     keys = _keys(request)
@@ -177,6 +185,7 @@ async def save_device_attributes(request: Request) -> Response:
     return await save_attributes(request)
 
 
+@operation(query=(Param("keys", description="Keys, comma-separated (default: all)"),))
 async def get_attributes(request: Request) -> Response:
     device_id = await _device_id(request)
     attributes = services(request).attributes
@@ -197,6 +206,7 @@ async def attribute_keys(request: Request) -> Response:
     return JSONResponse(await services(request).attributes.keys(device_id, scope))
 
 
+@operation(query=(Param("keys", True, description="Keys, comma-separated"),))
 async def delete_attributes(request: Request) -> Response:
     device_id = await _device_id(request)
     scope = _scope(request)

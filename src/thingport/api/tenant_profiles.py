@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thingport.api import render
+import thingport.api.render as render
 from thingport.api.common import (
     JSONResponse,
     empty_ok,
@@ -21,6 +21,7 @@ from thingport.api.common import (
 )
 from thingport.domain.model import Authority, TenantProfile
 from thingport.errors import BadRequest
+from thingport.http.operations import NO_BODY, PAGE, operation
 
 ENTITY_TYPE = "TENANT_PROFILE"
 
@@ -84,12 +85,14 @@ async def default_tenant_profile_info(request: Request) -> Response:
     return JSONResponse(tenant_profile_info(profile))
 
 
+@operation(query=PAGE)
 async def list_tenant_profiles(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
     result = await services(request).tenant_profiles.find(page_link(request))
     return JSONResponse(render.page(result, tenant_profile))
 
 
+@operation(query=PAGE)
 async def list_tenant_profile_infos(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
     result = await services(request).tenant_profiles.find(page_link(request))
@@ -104,6 +107,7 @@ async def delete_tenant_profile(request: Request) -> Response:
     return empty_ok()
 
 
+@operation(body=NO_BODY)
 async def set_default_tenant_profile(request: Request) -> Response:
     await principal(request, Authority.SYS_ADMIN)
     profile_id = uuid_param(request.path_params["tenantProfileId"])

@@ -14,10 +14,14 @@ and a poll must never miss one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
+from typing import Any
 
 from thingport.bus.base import LocalFanout, Subscription
 
@@ -117,3 +121,65 @@ class Announced(Subscription):
         gone = self._interest.remove(self.channels)
         if gone:
             await self._tell("-", gone)
+
+
+class Announcer:
+    """One node's side of announced channels on a bus: its ``Interest``, the control messages
+    it sends about them (through ``send``, which takes an encoded one), the answer to a ``?``,
+    and its whole set repeated every ``REFRESH_S`` between ``start`` and ``stop``."""
+
+    def __init__(self, send: Callable[[bytes], Awaitable[None]], task_name: str) -> None:
+        self.interest = Interest(uuid.uuid4().hex)
+        self._send = send
+        self._task_name = task_name
+        self._refresher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def subscribe(self, local: LocalFanout, channels: tuple[str, ...]) -> Subscription:
+        """A subscription to ``channels`` that the other nodes are told about."""
+        return Announced(local, channels, self.interest, self.tell)
+
+    def anyone_else(self, channel: str) -> bool:
+        """Whether another node listens to ``channel``."""
+        return self.interest.anyone_else(channel)
+
+    async def tell(self, kind: str, channels: list[str]) -> None:
+        """Send a ``kind`` message about ``channels`` to the other nodes."""
+        await self._send(encode(kind, self.interest.node, channels))
+
+    async def tell_all(self) -> None:
+        """Send this node's whole set (``=``)."""
+        await self.tell("=", list(self.interest.mine))
+
+    def soon(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background (kept referenced until it ends)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def heard(self, payload: bytes) -> None:
+        """Take another node's control message: a ``?`` is answered with the whole set."""
+        kind, node, channels = decode(payload)
+        if kind == "?":
+            if node != self.interest.node:
+                self.soon(self.tell_all())
+            return
+        self.interest.heard(kind, node, channels)
+
+    def start(self) -> None:
+        """Start repeating the whole set every ``REFRESH_S``."""
+        self._refresher = asyncio.create_task(self._refresh(), name=self._task_name)
+
+    async def stop(self) -> None:
+        """Stop repeating it."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            if self.interest.mine:
+                await self.tell_all()

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from thingport import ipc
@@ -44,9 +44,7 @@ class _Peer(Bus):
 
     def __init__(self) -> None:
         super().__init__()
-        self.interest = interest.Interest(uuid.uuid4().hex)
-        self._refresher: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self.announcer = interest.Announcer(self._send_interest, "ipc-interest")
         #: What this process answers to ``gather`` (topic -> the answer, made now).
         self._answers: dict[str, Callable[[], bytes]] = {}
         #: ``gather`` calls waiting: their answers so far and how many are expected.
@@ -104,48 +102,22 @@ class _Peer(Bus):
         self._send((channel, message))
 
     def may_have_subscribers(self, channel: str) -> bool:
-        return self.local.has_subscribers(channel) or self.interest.anyone_else(channel)
+        return self.local.has_subscribers(channel) or self.announcer.anyone_else(channel)
 
     def subscribe(self, *channels: str, announce: bool = False) -> Subscription:
         if not announce:
             return Subscription(self.local, channels)
-        return interest.Announced(self.local, channels, self.interest, self._tell)
+        return self.announcer.subscribe(self.local, channels)
 
     def _received(self, message: Message) -> None:
         channel, payload = message
         if channel != _INTEREST:
             self.local.fan_out(channel, payload)
             return
-        kind, node, channels = interest.decode(payload)
-        if kind == "?":
-            if node != self.interest.node:
-                self._soon(self._tell("=", list(self.interest.mine)))
-            return
-        self.interest.heard(kind, node, channels)
+        self.announcer.heard(payload)
 
-    async def _tell(self, kind: str, channels: list[str]) -> None:
-        self._send((_INTEREST, interest.encode(kind, self.interest.node, channels)))
-
-    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _start_refresh(self) -> None:
-        self._refresher = asyncio.create_task(self._refresh_interest(), name="ipc-interest")
-
-    async def _refresh_interest(self) -> None:
-        while True:
-            await asyncio.sleep(interest.REFRESH_S)
-            if self.interest.mine:
-                await self._tell("=", list(self.interest.mine))
-
-    async def _stop_refresh(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-            self._refresher = None
+    async def _send_interest(self, message: bytes) -> None:
+        self._send((_INTEREST, message))
 
 
 class _Gathering:
@@ -171,7 +143,7 @@ class HubBus(_Peer):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(self._connect, self.path)
-        self._start_refresh()
+        self.announcer.start()
 
     def _connect(self) -> ipc.Channel:
         channel: ipc.Channel
@@ -222,7 +194,7 @@ class HubBus(_Peer):
         asyncio.get_running_loop().call_later(GATHER_TIMEOUT_S + 1, self._askers.pop, ask, None)
 
     async def stop(self) -> None:
-        await self._stop_refresh()
+        await self.announcer.stop()
         if self._server is not None:
             self._server.close()
             for channel in list(self._channels):
@@ -255,8 +227,8 @@ class IpcBus(_Peer):
         would miss it), and ask the other processes what they listen to."""
         self._channel = await ipc.connect(self.path, self._received, self._lost)
         await asyncio.wait_for(self._welcomed.wait(), GATHER_TIMEOUT_S)
-        self._start_refresh()
-        await self._tell("?", [])
+        self.announcer.start()
+        await self.announcer.tell("?", [])
 
     def _send(self, message: Message, source: ipc.Channel | None = None) -> None:
         if self._channel is not None and not self._channel.closed:
@@ -288,7 +260,7 @@ class IpcBus(_Peer):
             self.on_lost()
 
     async def stop(self) -> None:
-        await self._stop_refresh()
+        await self.announcer.stop()
         if self._channel is not None:
             self._channel.close()
             self._channel = None

@@ -21,9 +21,8 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from thingport.bus import interest
 from thingport.bus.base import BUS_DOWN, BUS_STATE, BUS_UP, Bus, BusUnavailable, Subscription
@@ -52,7 +51,7 @@ RECONNECT_FIRST_S = 0.1
 RECONNECT_MAX_S = 5.0
 
 
-def import_redis() -> Any:
+def import_redis() -> ModuleType:
     """The ``redis.asyncio`` module, or a ConfigError saying how to install it."""
     try:
         import redis.asyncio
@@ -72,11 +71,11 @@ def redis_client(url: str, timeout_s: float = TIMEOUT_S, retries: int = 1) -> Re
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    client: Redis = aioredis.Redis.from_url(
+    client_class: type[Redis] = aioredis.Redis
+    return client_class.from_url(
         url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), retries),
     )
-    return client
 
 
 class RedisBus(Bus):
@@ -96,11 +95,9 @@ class RedisBus(Bus):
         #: and resubscribe on its own, hiding the gap in which messages were lost.
         self._sub_client: Redis | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._refresher: asyncio.Task[None] | None = None
         self._connected = False
         self._publish_failing = False
-        self.interest = interest.Interest(uuid.uuid4().hex)
-        self._background: set[asyncio.Task[None]] = set()
+        self.announcer = interest.Announcer(self._send_interest, "redis-interest")
 
     @property
     def connected(self) -> bool:
@@ -119,8 +116,8 @@ class RedisBus(Bus):
             raise ConfigError(f"THINGPORT_REDIS_URL: cannot reach {self.url}: {exc}") from None
         self._connected = True
         self._reader = asyncio.create_task(self._run(pubsub), name="redis-bus-reader")
-        self._refresher = asyncio.create_task(self._refresh_interest(), name="redis-interest")
-        await self._tell("?", [])  # the other nodes answer with their sets
+        self.announcer.start()
+        await self.announcer.tell("?", [])  # the other nodes answer with their sets
 
     async def _subscribe(self) -> PubSub:
         """A new subscription, returned once Redis has confirmed it: from then on every
@@ -134,7 +131,7 @@ class RedisBus(Bus):
                 raise BusUnavailable(f"Redis did not confirm the subscription: {confirmed!r}")
         except BaseException:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         return pubsub
 
@@ -163,13 +160,13 @@ class RedisBus(Bus):
                     log.warning("Redis bus connection lost (%s); reconnecting", exc)
                     self._set_connected(False)
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
                     pubsub = None
         finally:
             self._connected = False
             if pubsub is not None:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read(self, pubsub: PubSub) -> None:
         """Hand every message to the local subscribers; raise when the connection dies."""
@@ -189,7 +186,7 @@ class RedisBus(Bus):
             data: bytes = message["data"]
             channel, _, payload = data.partition(_SEPARATOR)
             if channel == _INTEREST:
-                self._heard(payload)
+                self.announcer.heard(payload)
             else:
                 self.local.fan_out(channel.decode(), payload)
 
@@ -199,57 +196,32 @@ class RedisBus(Bus):
         self._connected = connected
         self.local.broadcast(BUS_STATE, BUS_UP if connected else BUS_DOWN)
         if connected:  # what was said meanwhile is lost: say it all again, and ask
-            self._soon(self._tell("=", list(self.interest.mine)))
-            self._soon(self._tell("?", []))
+            self.announcer.soon(self.announcer.tell_all())
+            self.announcer.soon(self.announcer.tell("?", []))
 
     # -- announced channels ------------------------------------------------------------------
     def may_have_subscribers(self, channel: str) -> bool:
         """Whether a node (this one included) has a subscription announcing ``channel``; while
         Redis is away nothing can be known, so yes."""
         return (not self._connected or self.local.has_subscribers(channel)
-                or self.interest.anyone_else(channel))
+                or self.announcer.anyone_else(channel))
 
     def subscribe(self, *channels: str, announce: bool = False) -> Subscription:
         """As ``Bus.subscribe``; an announcing subscription tells the other nodes when it
         starts (returning once Redis has taken the news) and ends."""
         if not announce:
             return Subscription(self.local, channels)
-        return interest.Announced(self.local, channels, self.interest, self._tell)
+        return self.announcer.subscribe(self.local, channels)
 
-    async def _tell(self, kind: str, channels: list[str]) -> None:
+    async def _send_interest(self, message: bytes) -> None:
         if self._client is None:
             return
         with contextlib.suppress(Exception):  # a lost message is repaired by the refresh
-            await self._client.publish(
-                self.channel,
-                _INTEREST + _SEPARATOR + interest.encode(kind, self.interest.node, channels))
-
-    def _heard(self, payload: bytes) -> None:
-        kind, node, channels = interest.decode(payload)
-        if kind == "?":
-            if node != self.interest.node:
-                self._soon(self._tell("=", list(self.interest.mine)))
-            return
-        self.interest.heard(kind, node, channels)
-
-    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _refresh_interest(self) -> None:
-        while True:
-            await asyncio.sleep(interest.REFRESH_S)
-            if self.interest.mine:
-                await self._tell("=", list(self.interest.mine))
+            await self._client.publish(self.channel, _INTEREST + _SEPARATOR + message)
 
     async def stop(self) -> None:
         """Stop listening and close the connection."""
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-            self._refresher = None
+        await self.announcer.stop()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from thingport.domain.gson import as_boolean, as_string
-from thingport.domain.model import CredentialsType, DeviceCredentials
+from thingport.domain.model import DeviceCredentials, DeviceCredentialsType
 from thingport.errors import InvalidPayload
 
 KEY_FIELD = "provisionDeviceKey"
@@ -43,7 +43,7 @@ class ProvisionRequest:
     provision_device_key: str
     provision_device_secret: str = field(repr=False)
     device_name: str = ""
-    credentials_type: CredentialsType = CredentialsType.ACCESS_TOKEN
+    credentials_type: DeviceCredentialsType = DeviceCredentialsType.ACCESS_TOKEN
     token: str = field(default="", repr=False)
     client_id: str = ""
     username: str = ""
@@ -69,11 +69,11 @@ def request_from_json(body: Any) -> ProvisionRequest:
     for required in (KEY_FIELD, SECRET_FIELD):
         if body.get(required) is None:
             raise InvalidPayload(f"Failed to find the field {required} in the provision request")
-    kind = CredentialsType.ACCESS_TOKEN
+    kind = DeviceCredentialsType.ACCESS_TOKEN
     if body.get("credentialsType") is not None:
         name = as_string(body.get("credentialsType"), "credentialsType")
         try:
-            kind = CredentialsType(name)
+            kind = DeviceCredentialsType(name)
         except ValueError:
             raise InvalidPayload(f"Unknown credentialsType: {name}") from None
     return ProvisionRequest(
@@ -97,9 +97,9 @@ def response_json(result: ProvisionResult) -> dict[str, Any]:
     credentials = result.credentials
     assert credentials is not None
     value: Any
-    if credentials.credentials_type is CredentialsType.ACCESS_TOKEN:
+    if credentials.credentials_type is DeviceCredentialsType.ACCESS_TOKEN:
         value = credentials.credentials_id
-    elif credentials.credentials_type is CredentialsType.MQTT_BASIC:
+    elif credentials.credentials_type is DeviceCredentialsType.MQTT_BASIC:
         # Stored as JSON text; the answer carries it as an object.
         value = orjson.loads(credentials.credentials_value or "{}")
     else:

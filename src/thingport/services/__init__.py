@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from thingport.bus import Bus
 from thingport.domain.rate_limit import (
@@ -40,10 +41,15 @@ from thingport.services.rpc import RpcService
 from thingport.services.security_settings import SecuritySettingsService
 from thingport.services.telemetry import TelemetryService
 from thingport.services.tenant_profiles import TenantProfileService
+from thingport.services.tenants import TenantService
 from thingport.services.token_guard import TokenGuard
 from thingport.services.users import UserService
-from thingport.settings import Settings
 from thingport.store.base import Store
+
+if TYPE_CHECKING:
+    # Only a type here: importing it would load the settings table (and TLS) into every
+    # process that merely uses the services (workers, the CLI's commands, tests).
+    from thingport.settings import Settings
 
 
 @dataclass
@@ -56,7 +62,6 @@ class Services:
     telemetry: TelemetryService
     attributes: AttributeService
     users: UserService
-    customers: CustomerService
     auth: AuthService
     rpc: RpcService
     client_rpc: ClientRpcService
@@ -69,15 +74,18 @@ class Services:
     #: Built from the others (see __post_init__), so build() needs no change for it.
     ota: OtaService = field(init=False)
     health: HealthService = field(init=False)
+    customers: CustomerService = field(init=False)
     #: The device API's limits (see limit_device_api), set by build().
     rate_limits: RateLimitService = field(init=False)
     tenant_profiles: TenantProfileService = field(init=False)
+    tenants: TenantService = field(init=False)
     #: None when TB_TRANSPORT_IP_RATE_LIMITS_ENABLED is false.
     token_guard: TokenGuard | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.ota = OtaService(self.store, self.attributes, self.telemetry)
         self.health = HealthService(self.store, self.bus)
+        self.customers = CustomerService(self.store, self.devices, self.claiming)
         # However a device is created or changed (REST, provisioning, CLI), its firmware and
         # software attributes follow.
         self.devices.on_saved(self.ota.device_saved)
@@ -100,7 +108,6 @@ class Services:
             telemetry=TelemetryService(store, bus),
             attributes=attributes,
             users=UserService(store, passwords, security),
-            customers=CustomerService(store),
             auth=AuthService(
                 store, jwt_key, settings.jwt_expiration_s, settings.jwt_refresh_expiration_s,
                 passwords=passwords, security=security,
@@ -146,6 +153,7 @@ class Services:
         """The rate limits and the wrong-token limit of the device API, from ``settings``."""
         self.rate_limits = RateLimitService(self.store, self.bus, rate_limit_defaults(settings))
         self.tenant_profiles = TenantProfileService(self.store, self.rate_limits)
+        self.tenants = TenantService(self.users, self.tenant_profiles, self.rate_limits)
         if settings.ip_limits_enabled:
             self.token_guard = TokenGuard(failure_limit(
                 settings.redis_url, settings.max_wrong_credentials_per_ip,

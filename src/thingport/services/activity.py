@@ -43,13 +43,12 @@ from thingport.domain.model import (
 )
 from thingport.errors import NotFound
 from thingport.services.attributes import AttributeService
+from thingport.services.channels import DEVICE_INACTIVE
 from thingport.store.base import EntityStore
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: Told (with the device id and the sender's node id) when a node marks a device inactive.
-DEVICE_INACTIVE = "device-inactive"
 #: How often touched devices are collected: a device turning active is written this soon.
 TICK_S = 1.0
 #: Writes started at once: enough to fill a group commit, few enough to bound memory.

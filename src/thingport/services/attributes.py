@@ -10,7 +10,7 @@ from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import AttributeChanges, AttributeKvEntry, AttributeScope, KvEntry
 from thingport.errors import BadRequest
-from thingport.services.devices import device_channel
+from thingport.services.channels import device_channel, shared_changes_channel
 from thingport.services.live import publish_attributes
 from thingport.services.waiting import wait_for
 from thingport.store.base import AttributeStore
@@ -36,11 +36,6 @@ def write_slices(entries: Sequence[KvEntry]) -> list[Sequence[KvEntry]]:
         chars += size
     parts.append(entries[start:])
     return parts
-
-
-def shared_changes_channel(device_id: UUID) -> str:
-    """Wakes the device's attribute-update poll."""
-    return f"attributes:{device_id}"
 
 
 class AttributeService:

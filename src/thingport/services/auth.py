@@ -17,6 +17,8 @@ from thingport.store.base import EntityStore
 
 ISSUER = "thingsboard.io"
 REFRESH_SCOPE = "REFRESH_TOKEN"
+#: ThingsBoard's message when the caller's authority may not do what it asked.
+NOT_ALLOWED = "You don't have permission to perform this operation!"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from uuid import UUID
 
 from thingport.clock import now_ms
-from thingport.domain.model import LONG_MAX, AttributeScope, ClaimWindow, DataType, Device, KvEntry
+from thingport.domain.model import (
+    LONG_MAX,
+    AttributeScope,
+    ClaimResult,
+    ClaimWindow,
+    DataType,
+    Device,
+    KvEntry,
+)
 from thingport.errors import TooManyRequests
 from thingport.services.devices import DeviceService
 from thingport.services.failure_limit import FailureLimit, MemoryFailureLimit
@@ -47,9 +55,9 @@ class ClaimingService:
         )
 
     async def claim(self, device: Device, customer_id: UUID, secret_key: str,
-                    client: str = "") -> str:
-        """"SUCCESS", "CLAIMED" or "FAILURE"; TooManyRequests while the address ``client``
-        is blocked after too many FAILUREs."""
+                    client: str = "") -> ClaimResult:
+        """The claim's result; TooManyRequests while the address ``client`` is blocked after
+        too many FAILUREs."""
         # One claim per address at a time, so that parallel guesses are all counted.
         async with self._per_client.hold(client):
             wait = await self.limiter.retry_after(client)
@@ -58,9 +66,9 @@ class ClaimingService:
                                       retry_after=wait, limit="claim")
             result = await self._store.claim_device(device.id, customer_id, secret_key,
                                                     now_ms())
-            if result == "FAILURE":
+            if result is ClaimResult.FAILURE:
                 await self.limiter.record_failure(client)
-        if result == "SUCCESS":
+        if result is ClaimResult.SUCCESS:
             await self._devices.changed(device.id)
         return result
 

@@ -16,18 +16,9 @@ from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import ClientRpc, Device
 from thingport.errors import NotFound, RequestTimeout
+from thingport.services.channels import client_rpc_answer_channel, client_rpc_channel
 from thingport.services.waiting import wait_for
 from thingport.store.base import CommandStore
-
-
-def request_channel(device_id: UUID) -> str:
-    """Wakes applications waiting for the device's requests."""
-    return f"client-rpc:{device_id}"
-
-
-def answer_channel(request_id: UUID) -> str:
-    """Wakes the device waiting for this request's answer."""
-    return f"client-rpc-answer:{request_id}"
 
 
 class ClientRpcService:
@@ -48,13 +39,13 @@ class ClientRpcService:
             expiration_time=now + self.timeout_ms, method=method, params=params,
         )
         await self._store.create_client_rpc(request)
-        await self._bus.publish(request_channel(device.id))
+        await self._bus.publish(client_rpc_channel(device.id))
 
         async def answered() -> str | None:
             current = await self._store.get_client_rpc(request.id)
             return current.response if current is not None else None
 
-        answer = await wait_for(self._bus, (answer_channel(request.id),), answered,
+        answer = await wait_for(self._bus, (client_rpc_answer_channel(request.id),), answered,
                                 self.timeout_ms / 1000)
         if answer is None:
             raise RequestTimeout("No answer to the client-side RPC")
@@ -65,7 +56,7 @@ class ClientRpcService:
         async def take() -> ClientRpc | None:
             return await self._store.take_client_rpc(device_id, now_ms())
 
-        return await wait_for(self._bus, (request_channel(device_id),), take, timeout_s)
+        return await wait_for(self._bus, (client_rpc_channel(device_id),), take, timeout_s)
 
     async def answer(self, device_id: UUID, request_id: UUID, response: str) -> None:
         """Answer a request; NotFound when it is unknown, answered or expired."""
@@ -73,7 +64,7 @@ class ClientRpcService:
         if request is None or request.device_id != device_id or not \
                 await self._store.answer_client_rpc(request_id, response, now_ms()):
             raise NotFound(f"Client-side RPC [{request_id}] is not waiting for an answer")
-        await self._bus.publish(answer_channel(request_id))
+        await self._bus.publish(client_rpc_answer_channel(request_id))
 
     async def forget_expired(self) -> int:
         """Drop requests whose wait is over."""

@@ -12,9 +12,9 @@ from uuid import UUID
 from thingport.bus import BUS_STATE, Bus
 from thingport.clock import now_ms
 from thingport.domain.model import (
-    CredentialsType,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceInfo,
     DeviceProfile,
     OtaPackageType,
@@ -22,14 +22,14 @@ from thingport.domain.model import (
     PageLink,
 )
 from thingport.errors import BadRequest, Conflict, NotFound
+from thingport.lru import LruCache
+from thingport.services.channels import DEVICE_CHANGED, device_channel
 from thingport.services.ota import check_assignment
 from thingport.services.tokens import random_alphanumeric
 from thingport.store.base import Store
 
 DEFAULT_PROFILE_NAME = "default"
-#: Every node forgets its cached lookups of a device named on this channel.
-DEVICE_CHANGED = "device-changed"
-#: Token lookups kept in memory; beyond this the cache starts over rather than grow unbounded.
+#: Token lookups kept in memory; beyond this the least recently used are forgotten first.
 TOKEN_CACHE_SIZE = 200_000
 
 #: Told about every device created (previous None) or changed, after the store has it.
@@ -42,7 +42,8 @@ class DeviceService:
     def __init__(self, store: Store, bus: Bus) -> None:
         self._store = store
         self._bus = bus
-        self._by_token: dict[str, Device] = {}
+        self._by_token: LruCache[str, Device] = LruCache(TOKEN_CACHE_SIZE, self._evicted)
+        #: The token each cached device is cached under (never larger than ``_by_token``).
         self._token_of: dict[UUID, str] = {}
         #: Bumped by every forget(): a lookup that raced a change must not be cached.
         self._generation = 0
@@ -67,7 +68,7 @@ class DeviceService:
 
     def cached(self, token: str) -> Device | None:
         """The device of ``token`` if this node's cache has it (the hot path: one dict
-        lookup), else None: then ``lookup`` asks the store."""
+        lookup and a ``move_to_end``), else None: then ``lookup`` asks the store."""
         # While the bus is down, another node's token change would not reach this cache: ask
         # the store every time until it is back (BUS_STATE then clears the cache).
         device = self._by_token.get(token) if self._bus.connected else None
@@ -81,25 +82,27 @@ class DeviceService:
         self.cache_misses += 1
         generation = self._generation
         found = await self._store.get_device_by_credentials_id(token)
-        if found is None or found[1].credentials_type is not CredentialsType.ACCESS_TOKEN:
+        if found is None or found[1].credentials_type is not DeviceCredentialsType.ACCESS_TOKEN:
             return None
         if generation != self._generation or not cache:
             # A device changed while we read: the answer may predate the change, so use it
             # for this request only.
             return found[0]
-        if len(self._by_token) >= TOKEN_CACHE_SIZE:
-            self._by_token.clear()
-            self._token_of.clear()
         self._by_token[token] = found[0]
         self._token_of[found[0].id] = token
         return found[0]
+
+    def _evicted(self, token: str, device: Device) -> None:
+        # Only if the device is still cached under this token (not re-cached under a new one).
+        if self._token_of.get(device.id) == token:
+            del self._token_of[device.id]
 
     def forget(self, device_id: UUID) -> None:
         """Drop this node's cached lookups of a device."""
         self._generation += 1
         token = self._token_of.pop(device_id, None)
         if token is not None:
-            self._by_token.pop(token, None)
+            self._by_token.pop(token)
 
     async def changed(self, device_id: UUID, deleted: bool = False) -> None:
         """Tell every node that a device's name, owner, token or existence changed, and wake
@@ -209,7 +212,7 @@ class DeviceService:
                 raise BadRequest("Access token should not be empty")
             credentials = DeviceCredentials(
                 id=uuid.uuid4(), device_id=device.id, created_time=device.created_time,
-                credentials_type=CredentialsType.ACCESS_TOKEN, credentials_id=token,
+                credentials_type=DeviceCredentialsType.ACCESS_TOKEN, credentials_id=token,
             )
         else:
             credentials = replace(credentials, device_id=device.id, created_time=now_ms())
@@ -325,12 +328,12 @@ class DeviceService:
         return credentials
 
     async def update_credentials(
-        self, tenant_id: UUID, device_id: UUID, credentials_type: CredentialsType,
+        self, tenant_id: UUID, device_id: UUID, credentials_type: DeviceCredentialsType,
         credentials_id: str, credentials_value: str | None = None,
     ) -> DeviceCredentials:
         """Replace the device's credentials (a new access token, say)."""
         current = await self.get_credentials(tenant_id, device_id)
-        if credentials_type is CredentialsType.ACCESS_TOKEN and not credentials_id.strip():
+        if credentials_type is DeviceCredentialsType.ACCESS_TOKEN and not credentials_id.strip():
             raise BadRequest("Device credentials id should be specified")
         updated = replace(
             current, credentials_type=credentials_type, credentials_id=credentials_id,
@@ -351,11 +354,6 @@ class DeviceService:
         if current is not None:
             return await self.get_profile(tenant_id, current.device_profile_id)
         return await self.default_profile(tenant_id)
-
-
-def device_channel(device_id: UUID) -> str:
-    """The bus channel on which a device's deletion wakes its waiting polls."""
-    return f"device:{device_id}"
 
 
 def _check_name(name: str) -> str:

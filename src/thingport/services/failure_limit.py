@@ -4,12 +4,13 @@ tokens, claim secrets: one limit each, apart in Redis by their key prefixes).
 An address that fails ``max_failures`` times within ``window_s`` seconds (a sliding window) is
 blocked for ``window_s`` seconds from that last failure, then starts again with a clean slate.
 
-Two implementations of one interface (``FailureLimit``), side by side:
+Three implementations of one interface (``FailureLimit``), side by side:
 
 - ``MemoryFailureLimit``: this node's memory (one node). Lost on restart; behind a load balancer
   each node would count on its own. The number of addresses tracked is bounded, so that a caller
-  with many addresses cannot grow it without limit; when full, the addresses that failed longest
-  ago are forgotten first.
+  with many addresses cannot grow it without limit (a ``cachetools.TTLCache``): an address is
+  forgotten one window after its last failure (or the end of its block), and when full, the
+  least recently seen first.
 - ``SharedFailureLimit``: a worker process's view of the primary's memory (several workers,
   no Redis), so the limit holds across the workers of a node.
 - ``RedisFailureLimit``: in Redis, shared by every node, so the limit holds across nodes. Per
@@ -28,7 +29,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from cachetools import TTLCache
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -62,6 +66,16 @@ class FailureLimit(abc.ABC):
         """Release connections."""
 
 
+@dataclass(slots=True)
+class _Address:
+    """What the memory implementation knows of one address."""
+
+    #: Its failures within the window (``clock`` times), oldest first.
+    failures: deque[float] = field(default_factory=deque)
+    #: When its block ends; 0: never blocked.
+    blocked_until: float = 0.0
+
+
 class MemoryFailureLimit(FailureLimit):
     """Counts in this process's memory."""
 
@@ -76,13 +90,13 @@ class MemoryFailureLimit(FailureLimit):
         if max_addresses < 1:
             raise ValueError("max_addresses must be positive")
         self._clock = clock
-        self._max_addresses = max_addresses
-        self._failures: dict[str, deque[float]] = {}
-        self._blocked_until: dict[str, float] = {}
+        # Each entry lives one window from its last change (a failure, or a block starting):
+        # by then its failures are a window old and its block is over, so it knows nothing.
+        self._addresses: TTLCache[str, _Address] = TTLCache(max_addresses, window_s, clock)
 
     def __len__(self) -> int:
         """How many addresses are remembered."""
-        return len(self._failures) + len(self._blocked_until)
+        return len(self._addresses)
 
     async def retry_after(self, address: str) -> int:
         """0 when ``address`` may try now, else the whole seconds until it may (at least 1)."""
@@ -94,44 +108,30 @@ class MemoryFailureLimit(FailureLimit):
 
     def retry_after_now(self, address: str) -> int:
         """``retry_after`` without awaiting (nothing here waits)."""
-        until = self._blocked_until.get(address)
-        if until is None:
+        known = self._addresses.get(address)
+        if known is None:
             return 0
-        remaining = until - self._clock()
-        if remaining <= 0:
-            del self._blocked_until[address]
-            return 0
-        return max(1, math.ceil(remaining))
+        remaining = known.blocked_until - self._clock()
+        return max(1, math.ceil(remaining)) if remaining > 0 else 0
 
     def record_failure_now(self, address: str) -> bool:
         """``record_failure`` without awaiting."""
         now = self._clock()
-        times = self._failures.get(address)
-        if times is None:
-            self._make_room(now)
-            times = self._failures[address] = deque()
+        known = self._addresses.get(address)
+        if known is None:
+            known = _Address()
+        times = known.failures
         cutoff = now - self.window_s
         while times and times[0] <= cutoff:
             times.popleft()
         times.append(now)
-        if len(times) < self.max_failures:
-            return False
-        del self._failures[address]
-        self._blocked_until[address] = now + self.window_s
-        return True
-
-    def _make_room(self, now: float) -> None:
-        if len(self) < self._max_addresses:
-            return
-        cutoff = now - self.window_s
-        self._failures = {a: t for a, t in self._failures.items() if t and t[-1] > cutoff}
-        self._blocked_until = {a: u for a, u in self._blocked_until.items() if u > now}
-        # Still full of live entries: drop a tenth at once (oldest first), so that a flood of
-        # new addresses does not pay for a full sweep on every one.
-        target = self._max_addresses - max(1, self._max_addresses // 10)
-        for table in (self._failures, self._blocked_until):
-            while len(self) > target and table:
-                del table[next(iter(table))]
+        blocked = len(times) >= self.max_failures
+        if blocked:
+            times.clear()  # a clean slate once the block ends
+            known.blocked_until = now + self.window_s
+        # (Re)storing it restarts its time to live: one window from now.
+        self._addresses[address] = known
+        return blocked
 
 
 #: KEYS[1] failure times (a sorted set, ms), KEYS[2] the blocked marker; ARGV window ms,

@@ -9,7 +9,6 @@ network bus is disconnected are lost; a subscriber sees the next ones after it r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -24,21 +23,7 @@ from thingport.domain.model import (
     TelemetryBatch,
     TsKvEntry,
 )
-
-#: Devices whose telemetry channel name is kept (about 200 bytes each).
-TELEMETRY_CHANNELS_CACHED = 65536
-
-
-@lru_cache(maxsize=TELEMETRY_CHANNELS_CACHED)
-def telemetry_channel(device_id: UUID) -> str:
-    """New time-series points of one device."""
-    # Cached: asked on every telemetry upload, and str(UUID) costs more than the lookup.
-    return f"ts:{device_id}"
-
-
-def attributes_channel(device_id: UUID) -> str:
-    """Attribute saves and deletions of one device, any scope."""
-    return f"attr:{device_id}"
+from thingport.services.channels import attributes_channel, telemetry_channel
 
 
 @dataclass(frozen=True, slots=True)

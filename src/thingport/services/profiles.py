@@ -13,13 +13,12 @@ from typing import Any
 from uuid import UUID
 
 from thingport.clock import now_ms
-from thingport.domain.model import DeviceProfile, Page, PageLink
+from thingport.domain.model import DeviceProfile, Page, PageLink, ProvisionType
 from thingport.errors import BadRequest, Conflict
 from thingport.services.devices import DeviceService
 from thingport.store.base import EntityStore
 
-DISABLED = "DISABLED"
-PROVISION_TYPES = frozenset({DISABLED, "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES"})
+PROVISION_TYPES = frozenset(ProvisionType)
 PROFILE_TYPES = frozenset({"DEFAULT"})
 TRANSPORT_TYPES = frozenset({"DEFAULT", "MQTT", "COAP", "LWM2M", "SNMP"})
 #: Devices renamed per store page when a profile's name (their ``type``) changes.
@@ -35,7 +34,8 @@ class ProfileDraft:
     description: str | None = None
     type: str = "DEFAULT"
     transport_type: str = "DEFAULT"
-    provision_type: str = DISABLED
+    #: Checked against ``ProvisionType`` when saved.
+    provision_type: str = ProvisionType.DISABLED
     provision_device_key: str | None = None
     provision_device_secret: str | None = field(default=None, repr=False)
     #: ThingsBoard's ``profileData`` (configuration, alarms...), kept as given.
@@ -77,7 +77,7 @@ class DeviceProfileService:
         _check_choice(draft.provision_type, PROVISION_TYPES, "Device profile provision type")
         key = draft.provision_device_key or None
         secret = draft.provision_device_secret or None
-        if draft.provision_type != DISABLED:
+        if draft.provision_type != ProvisionType.DISABLED:
             if key is None:
                 raise BadRequest("Provision device key should be specified!")
             if secret is None:
@@ -102,7 +102,7 @@ class DeviceProfileService:
             description=draft.description,
             type=draft.type,
             transport_type=draft.transport_type,
-            provision_type=draft.provision_type,
+            provision_type=ProvisionType(draft.provision_type),
             provision_device_key=key,
             profile_data={
                 **draft.profile_data,

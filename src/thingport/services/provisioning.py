@@ -34,11 +34,12 @@ import orjson
 from thingport.clock import now_ms
 from thingport.domain.model import (
     AttributeScope,
-    CredentialsType,
     DataType,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceProfile,
     KvEntry,
+    ProvisionType,
 )
 from thingport.domain.provisioning import ProvisionRequest, ProvisionResult, ProvisionStatus
 from thingport.errors import BadRequest, Conflict, NotFound, TooManyRequests
@@ -50,8 +51,6 @@ from thingport.store.base import Store
 
 log = logging.getLogger(__name__)
 
-ALLOW_CREATE_NEW_DEVICES = "ALLOW_CREATE_NEW_DEVICES"
-CHECK_PRE_PROVISIONED_DEVICES = "CHECK_PRE_PROVISIONED_DEVICES"
 PROVISION_STATE = "provisionState"
 PROVISIONED = "provisioned"
 
@@ -90,7 +89,7 @@ class ProvisioningService:
                                 client, self.limiter.window_s, self.limiter.max_failures)
                 return NOT_FOUND
         try:
-            if profile.provision_type == ALLOW_CREATE_NEW_DEVICES:
+            if profile.provision_type is ProvisionType.ALLOW_CREATE_NEW_DEVICES:
                 return await self._create(profile, name, request)
             return await self._pre_provisioned(profile, name)
         except NotFound:
@@ -112,9 +111,7 @@ class ProvisioningService:
         if not key or not secret:
             return None
         profile = await self._store.get_device_profile_by_provision_key(key)
-        if profile is None or profile.provision_type not in (
-            ALLOW_CREATE_NEW_DEVICES, CHECK_PRE_PROVISIONED_DEVICES
-        ):
+        if profile is None or profile.provision_type is ProvisionType.DISABLED:
             return None
         expected = profile.provision_device_secret
         if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
@@ -169,11 +166,11 @@ def _requested_credentials(request: ProvisionRequest) -> DeviceCredentials | Non
         return None
     kind = request.credentials_type
     value: str | None = None
-    if kind is CredentialsType.ACCESS_TOKEN:
+    if kind is DeviceCredentialsType.ACCESS_TOKEN:
         if not request.token.strip():
             raise _Rejected
         credentials_id = request.token
-    elif kind is CredentialsType.MQTT_BASIC:
+    elif kind is DeviceCredentialsType.MQTT_BASIC:
         credentials_id = _mqtt_basic_id(request.client_id, request.username, request.password)
         value = orjson.dumps({"clientId": request.client_id, "userName": request.username,
                               "password": request.password}).decode()

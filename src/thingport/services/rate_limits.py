@@ -31,13 +31,14 @@ from thingport.domain import rate_limit as fields
 from thingport.domain.model import Device, PageLink, TenantProfile
 from thingport.domain.rate_limit import RateLimit, TransportLimits, format_rate_limit
 from thingport.errors import TooManyRequests
+from thingport.lru import LruCache
+from thingport.services.channels import TENANT_PROFILES_CHANGED
 from thingport.store.base import Store
 
 log = logging.getLogger(__name__)
 
-#: Every node forgets the limits it resolved when a tenant profile or a tenant's profile changes.
-TENANT_PROFILES_CHANGED = "tenant-profiles-changed"
-#: Devices whose buckets a tenant keeps at most; beyond it they start over (full).
+#: Devices whose buckets a tenant keeps at most; beyond it the least recently seen are
+#: forgotten (and start over, full, when they come back).
 MAX_DEVICES = 200_000
 #: The ``limit`` label of refusals in the metrics.
 METRIC_LABEL = "device-rate"
@@ -107,7 +108,7 @@ class _Tenant:
     limits: TransportLimits
     own: _Entity
     #: By ``device.id.int`` (an int hashes faster than a UUID).
-    devices: dict[int, _Entity] = field(default_factory=dict)
+    devices: LruCache[int, _Entity] = field(default_factory=lambda: LruCache(MAX_DEVICES))
     #: ``limits.unlimited``, worked out once (it is read on every request).
     unlimited: bool = False
 
@@ -117,8 +118,6 @@ class _Tenant:
     def device(self, device_id: int, now: float) -> _Entity:
         entity = self.devices.get(device_id)
         if entity is None:
-            if len(self.devices) >= MAX_DEVICES:
-                self.devices.clear()
             limits = self.limits
             entity = self.devices[device_id] = _Entity(
                 _checks(now, (limits.device_msg, False, fields.DEVICE_MSG)),

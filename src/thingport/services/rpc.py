@@ -18,23 +18,13 @@ from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import RPC_FINAL, Device, Page, PageLink, Rpc, RpcStatus
 from thingport.errors import BadRequest, NotFound
-from thingport.services.devices import device_channel
+from thingport.services.channels import device_channel, rpc_channel, rpc_done_channel
 from thingport.services.waiting import wait_for
 from thingport.store.base import CommandStore
 
 #: Request ids are stored as 64-bit integers (they count up from 1 per device), and so are
 #: expiration times.
 MAX_REQUEST_ID = MAX_EXPIRATION_TIME = 2**63 - 1
-
-
-def rpc_channel(device_id: UUID) -> str:
-    """Wakes the device's RPC poll: a new command may be waiting."""
-    return f"rpc:{device_id}"
-
-
-def rpc_done_channel(rpc_id: UUID) -> str:
-    """Wakes whoever waits for an RPC's outcome: its state changed."""
-    return f"rpc-state:{rpc_id}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from thingport.bus import Bus
 from thingport.clock import now_ms
 from thingport.domain.model import Aggregation, TelemetryBatch, TsKvEntry
 from thingport.errors import BadRequest, InvalidPayload
-from thingport.services.live import publish_telemetry, telemetry_channel
+from thingport.services.channels import telemetry_channel
+from thingport.services.live import publish_telemetry
 from thingport.store.base import TelemetryStore
 
 #: ThingsBoard's ts_max_intervals: the most buckets one aggregated query may ask for.

@@ -16,9 +16,10 @@ first shows up from a blocked address (or whose token this node has dropped from
 waits until the block ends, at most one window.
 
 The hot path (a token found in the device cache) asks only this node's memory: the blocks it
-knows of (a dict that is empty while nobody is blocked) and one dict store remembering where
-the token came from. With Redis, a node learns of a block made elsewhere at the blocked
-address's first unknown token there (which asks Redis, as every unknown token does).
+knows of (empty while nobody is blocked) and one store remembering where the token came from,
+both bounded least-recently-used maps (``thingport.lru``). With Redis, a node learns of a
+block made elsewhere at the blocked address's first unknown token there (which asks Redis, as
+every unknown token does).
 
 A valid token does not reset an address's count (ThingsBoard resets it, which lets a guesser
 holding one valid token interleave it with guesses forever).
@@ -33,12 +34,14 @@ from collections.abc import Awaitable, Callable
 
 from thingport.domain.model import Device
 from thingport.errors import TooManyRequests
+from thingport.lru import LruCache
 from thingport.services.failure_limit import FailureLimit, MemoryFailureLimit
 from thingport.services.keyed_locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
-#: Tokens whose address of last success is remembered at most (then they start over).
+#: Tokens whose address of last success is remembered at most, and blocked addresses known at
+#: most (beyond it the least recently used are forgotten first).
 MAX_SEEN = 200_000
 #: The ``limit`` label of refusals in the metrics.
 METRIC_LABEL = "access-token"
@@ -53,18 +56,18 @@ class TokenGuard:
         self.limit = limit
         self._clock = clock
         #: Address -> when its block ends (this node's clock), for the blocks this node knows.
-        self._blocked: dict[str, float] = {}
+        self._blocked: LruCache[str, float] = LruCache(MAX_SEEN)
         #: Token -> the address it last succeeded from.
-        self._seen: dict[str, str] = {}
+        self._seen: LruCache[str, str] = LruCache(MAX_SEEN)
         #: One lookup per address at a time, so that parallel guesses are all counted.
         self._per_address = KeyedLocks()
 
     def known(self, token: str, address: str) -> None:
         """A token found in the cache, from ``address``: TooManyRequests when the address is
         blocked and the token has not succeeded from it before."""
-        if self._blocked and address in self._blocked:
+        if address in self._blocked:
             wait = self._wait(address)
-            if wait and self._seen.get(token) != address:
+            if wait and self._seen.peek(token) != address:
                 raise _refused(wait)
         self._seen[token] = address
 
@@ -83,8 +86,6 @@ class TokenGuard:
                     log.warning("%s blocked for %s s after %d wrong access tokens", address,
                                 self.limit.window_s, self.limit.max_failures)
                 return None
-        if len(self._seen) >= MAX_SEEN:
-            self._seen.clear()
         self._seen[token] = address
         return device
 
@@ -94,16 +95,11 @@ class TokenGuard:
             return 0
         remaining = until - self._clock()
         if remaining <= 0:
-            del self._blocked[address]
+            self._blocked.pop(address)
             return 0
         return max(1, math.ceil(remaining))
 
     def _block(self, address: str, seconds: float) -> None:
-        if len(self._blocked) >= MAX_SEEN:
-            now = self._clock()
-            self._blocked = {a: u for a, u in self._blocked.items() if u > now}
-            if len(self._blocked) >= MAX_SEEN:
-                self._blocked.clear()
         self._blocked[address] = self._clock() + seconds
 
     async def close(self) -> None:

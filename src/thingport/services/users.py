@@ -1,9 +1,17 @@
-"""Tenants, users and the first start of an empty store."""
+"""Tenants, users and the first start of an empty store.
+
+The REST API's rules of who may create, see and change which user are here (the ``*_as``
+methods, which take the caller): a system administrator creates tenant administrators and sees
+everyone; a tenant administrator creates and changes its own tenant's users (administrators and
+customer users), never a system administrator; anyone sees themselves. A user the caller may
+not see is NotFound, as if it did not exist.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from thingport.clock import now_ms
@@ -15,7 +23,9 @@ from thingport.domain.model import (
     User,
     UserCredentials,
 )
-from thingport.errors import BadRequest, Conflict, NotFound
+from thingport.errors import BadRequest, Conflict, NotFound, PermissionDenied
+from thingport.services.auth import NOT_ALLOWED, Principal
+from thingport.services.customers import customer_of
 from thingport.services.passwords import Passwords
 from thingport.services.security_settings import SecuritySettingsService
 from thingport.services.tokens import random_alphanumeric
@@ -32,6 +42,22 @@ class FirstLogin:
     password: str
     authority: Authority
     generated: bool
+
+
+@dataclass(frozen=True)
+class UserDraft:
+    """A user as ``POST /api/user`` describes it: ``user_id`` None creates one. ``email``
+    None keeps the current one (a new user without one is refused)."""
+
+    authority: Authority
+    tenant_id: UUID | None = None
+    customer_id: UUID | None = None
+    user_id: UUID | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    #: Kept on an update only, as given (ThingsBoard's free-form JSON).
+    additional_info: Any = None
 
 
 class UserService:
@@ -216,3 +242,80 @@ class UserService:
     async def delete_user(self, user_id: UUID) -> None:
         """Delete a user."""
         await self._store.delete_user(user_id)
+
+    async def save_user_as(self, caller: Principal, draft: UserDraft) -> User:
+        """Create or update a user on the caller's behalf. A system administrator creates
+        tenant administrators of an existing tenant; a tenant administrator creates its
+        tenant's administrators and its customers' users, and changes its tenant's users.
+        BadRequest, PermissionDenied or NotFound otherwise."""
+        tenant_id, customer_id = await self._scope_of_new_user(caller, draft)
+        if draft.user_id is None:
+            user, _ = await self.create_user(
+                tenant_id, customer_id, draft.email or "", draft.authority,
+                first_name=draft.first_name, last_name=draft.last_name,
+            )
+            return user
+        user = await self._managed_user(caller, draft.user_id)
+        user.email = draft.email or user.email
+        user.first_name = draft.first_name
+        user.last_name = draft.last_name
+        user.additional_info = draft.additional_info
+        return await self.update_user(user)
+
+    async def get_user_as(self, caller: Principal, user_id: UUID) -> User:
+        """The user, if the caller may see it: a system administrator anyone, a tenant
+        administrator its tenant's users, anyone themselves. NotFound otherwise."""
+        user = await self.get_user(user_id)
+        visible = (
+            caller.authority is Authority.SYS_ADMIN
+            or user.id == caller.user_id
+            or (caller.authority is Authority.TENANT_ADMIN and user.tenant_id == caller.tenant_id)
+        )
+        if not visible:
+            raise NotFound(f"User with id [{user.id}] is not found")
+        return user
+
+    async def set_credentials_enabled_as(self, caller: Principal, user_id: UUID,
+                                         enabled: bool) -> None:
+        """``set_credentials_enabled`` on the caller's behalf: a system administrator for
+        anyone, a tenant administrator for its tenant's users."""
+        user = await self._managed_user(caller, user_id)
+        await self.set_credentials_enabled(user.id, enabled)
+
+    async def activation_token_as(self, caller: Principal, user_id: UUID) -> str:
+        """The activation token of a user the caller manages (as in
+        ``set_credentials_enabled_as``); BadRequest once the user is activated."""
+        user = await self._managed_user(caller, user_id)
+        token = await self.activation_token(user.id)
+        if token is None:
+            raise BadRequest("User is already activated!")
+        return token
+
+    async def _managed_user(self, caller: Principal, user_id: UUID) -> User:
+        """The user, if the caller may change it."""
+        if caller.authority not in (Authority.SYS_ADMIN, Authority.TENANT_ADMIN):
+            raise PermissionDenied(NOT_ALLOWED)
+        user = await self.get_user(user_id)
+        if caller.authority is Authority.TENANT_ADMIN and user.tenant_id != caller.tenant_id:
+            raise NotFound(f"User with id [{user_id}] is not found")
+        return user
+
+    async def _scope_of_new_user(self, caller: Principal,
+                                 draft: UserDraft) -> tuple[UUID, UUID | None]:
+        """The tenant and customer a user saved by the caller belongs to, by the rules of
+        ``save_user_as`` (an update is checked too)."""
+        if caller.authority is Authority.SYS_ADMIN:
+            if draft.authority is not Authority.TENANT_ADMIN or draft.tenant_id is None:
+                raise BadRequest("A system administrator creates tenant administrators of a "
+                                 "tenant")
+            await self.get_tenant(draft.tenant_id)
+            return draft.tenant_id, None
+        if (caller.authority is not Authority.TENANT_ADMIN or caller.tenant_id is None
+                or draft.authority is Authority.SYS_ADMIN):
+            raise PermissionDenied(NOT_ALLOWED)
+        if draft.authority is Authority.TENANT_ADMIN:
+            return caller.tenant_id, None
+        if draft.customer_id is None:
+            raise BadRequest("A customer user needs a customerId")
+        await customer_of(self._store, caller.tenant_id, draft.customer_id)
+        return caller.tenant_id, draft.customer_id

@@ -10,19 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from types import MethodType
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 
 from thingport.clock import now_ms
 from thingport.domain.gson import as_long, as_string
 from thingport.domain.json_parse import dumps_compact
-from thingport.domain.kv_json import (
-    ConverterConfig,
-    attributes_from_json,
-    kv_value,
-    telemetry_from_json,
-)
+from thingport.domain.kv_json import ConverterConfig, attributes_from_json, telemetry_from_json
+from thingport.domain.kv_render import kv_value
+from thingport.domain.long_poll import poll_timeout_s
 from thingport.domain.model import AttributeScope, OtaPackageType
 from thingport.domain.provisioning import request_from_json, response_json
 from thingport.errors import (
@@ -32,13 +30,7 @@ from thingport.errors import (
     ThingportError,
     TooManyRequests,
 )
-from thingport.http_errors import status_of
-from thingport.lifecycle import Lifecycle
-from thingport.metrics import UNMATCHED, Metrics, RequestSeries, method_label
-from thingport.services import Services
-from thingport.services.ota import chunk_range
-from thingport.services.token_guard import NoTokenGuard
-from thingport.transport.asgi import (
+from thingport.http.asgi import (
     ClientDisconnected,
     Message,
     Receive,
@@ -46,8 +38,7 @@ from thingport.transport.asgi import (
     Send,
     ServerStopping,
     attachment_headers,
-    content_length,
-    payload_too_large,
+    check_content_length,
     read_body,
     send_bytes,
     send_empty,
@@ -55,16 +46,23 @@ from thingport.transport.asgi import (
     send_json,
     send_stopping,
 )
-from thingport.transport.device_call import DeviceCall
-from thingport.transport.drain import (
+from thingport.http.drain import (
     DRAIN_MAX_BYTES,
     UNAUTHENTICATED_DRAIN_BYTES,
     body_expected,
     discard_body,
 )
-from thingport.transport.json_body import (
+from thingport.http.errors import status_of
+from thingport.http.json_body import (
     parse_json,
 )
+from thingport.http.operations import JSON_ANY, POLL_TIMEOUT, Body, Param, operation
+from thingport.lifecycle import Lifecycle
+from thingport.metrics import UNMATCHED, Metrics, RequestSeries, method_label
+from thingport.services import Services
+from thingport.services.ota import chunk_range
+from thingport.services.token_guard import NoTokenGuard
+from thingport.transport.device_call import DeviceCall
 from thingport.transport.payload_limits import PayloadLimits
 
 log = logging.getLogger(__name__)
@@ -87,6 +85,11 @@ PROVISION_MAX_PAYLOAD = 65536
 #: The routes whose rate limits count data points (checked once the body is parsed); every
 #: other route counts as one message, checked before its handler runs.
 DATA_ROUTES = frozenset({("telemetry", "POST"), ("attributes", "POST")})
+#: What the firmware and software downloads read, and answer (see ``_send_package``).
+PACKAGE_QUERY = (Param("title", True), Param("version", True), Param("size", type="integer"),
+                 Param("chunk", type="integer"))
+PACKAGE_RESPONSES = {400: "Not the assigned package's title or version",
+                     404: "No package with data is assigned"}
 
 
 Handler = Callable[[DeviceCall, Send], Awaitable[None]]
@@ -111,16 +114,10 @@ class DeviceApi:
         self.converter = converter
         self.request_timeout_ms = request_timeout_ms
         self.max_request_timeout_ms = max_request_timeout_ms
-        # action (the path after the token; "rpc/{id}" for replies) -> method -> handler
+        # ROUTES with this API's handlers, bound once (a request only looks its handler up).
         self.routes: dict[str, dict[str, Handler]] = {
-            "telemetry": {"POST": self.post_telemetry},
-            "attributes": {"GET": self.get_attributes, "POST": self.post_attributes},
-            "attributes/updates": {"GET": self.poll_attribute_updates},
-            "rpc": {"GET": self.poll_rpc, "POST": self.post_client_rpc},
-            "rpc/{id}": {"POST": self.post_rpc_reply},
-            "claim": {"POST": self.post_claim},
-            "firmware": {"GET": self.get_firmware},
-            "software": {"GET": self.get_software},
+            action: {method: MethodType(handler, self) for method, handler in methods.items()}
+            for action, methods in self.ROUTES.items()
         }
         # Made once: a request only looks its series up (labels are templates, never tokens).
         self.series: dict[str, dict[str, RequestSeries]] = {
@@ -179,9 +176,7 @@ class DeviceApi:
         # Whether the body has been read (or drained): an error answer must drain it if not.
         provisioning = False
         try:
-            declared = content_length(scope)
-            if declared is not None and declared > limit:
-                raise payload_too_large(limit)
+            check_content_length(scope, limit)
             if path == PROVISION_PATH:
                 # Everything provision() raises comes once its body is read (or drained).
                 provisioning = True
@@ -242,6 +237,7 @@ class DeviceApi:
             await send_error(send, 500, "Internal server error")
 
     # -- handlers ------------------------------------------------------------------------------
+    @operation(summary="Upload telemetry (flat, {ts, values}, or an array)", body=JSON_ANY)
     async def post_telemetry(self, call: DeviceCall, send: Send) -> None:
         received, converter = now_ms(), self.converter
         batch = await call.json_into(lambda value: telemetry_from_json(value, received,
@@ -251,6 +247,7 @@ class DeviceApi:
         await self.services.telemetry.save(call.device.id, batch)
         await send_empty(send)
 
+    @operation(summary="Upload client-side attributes")
     async def post_attributes(self, call: DeviceCall, send: Send) -> None:
         entries = await call.json_into(lambda value: attributes_from_json(value, self.converter))
         if self.rate_limits.active:
@@ -258,6 +255,10 @@ class DeviceApi:
         await self.services.attributes.save(call.device.id, AttributeScope.CLIENT_SCOPE, entries)
         await send_empty(send)
 
+    @operation(summary="Read client and shared attributes", query=(
+        Param("clientKeys", description="Client-side keys, comma-separated"),
+        Param("sharedKeys", description="Shared keys, comma-separated"),
+        Param("allClientKeys", type="boolean"), Param("allSharedKeys", type="boolean")))
     async def get_attributes(self, call: DeviceCall, send: Send) -> None:
         params = call.params()
         client_keys = _key_list(params.get("clientKeys"))
@@ -291,10 +292,10 @@ class DeviceApi:
             timeout = int(raw) if raw else 0
         except ValueError:
             raise BadRequest(f"timeout must be a number of ms, got '{raw}'") from None
-        if timeout == 0:
-            timeout = self.request_timeout_ms
-        return min(timeout, self.max_request_timeout_ms) / 1000
+        return poll_timeout_s(timeout, self.request_timeout_ms, self.max_request_timeout_ms)
 
+    @operation(summary="Long poll for the next change of shared attributes",
+               query=(POLL_TIMEOUT,), responses={408: "Nothing changed in time"})
     async def poll_attribute_updates(self, call: DeviceCall, send: Send) -> None:
         timeout = self.poll_timeout_s(call)
         changes = await call.until_disconnected(
@@ -308,6 +309,8 @@ class DeviceApi:
             body["deleted"] = changes.deleted
         await send_json(send, body)
 
+    @operation(summary="Long poll for the next server-side RPC command",
+               query=(POLL_TIMEOUT,), responses={408: "No command in time"})
     async def poll_rpc(self, call: DeviceCall, send: Send) -> None:
         timeout = self.poll_timeout_s(call)
         rpc = await call.until_disconnected(self.services.rpc.poll(call.device, timeout), "rpc")
@@ -317,6 +320,8 @@ class DeviceApi:
         await send_json(send, {"id": rpc.request_id, "method": rpc.method,
                                "params": orjson.Fragment(rpc.params)})
 
+    @operation(summary="Reply to a server-side RPC command",
+               body=Body(media_type="text/plain", schema={"type": "string"}))
     async def post_rpc_reply(self, call: DeviceCall, send: Send) -> None:
         raw_id = call.scope["path"].rsplit("/", 1)[1]
         try:
@@ -331,6 +336,8 @@ class DeviceApi:
         await self.services.rpc.reply(call.device, request_id, reply)
         await send_empty(send)
 
+    @operation(summary="Client-side RPC: {method, params}, answered by an application",
+               responses={408: "No answer in time"})
     async def post_client_rpc(self, call: DeviceCall, send: Send) -> None:
         request = await call.json()
         if not isinstance(request, dict):
@@ -346,6 +353,8 @@ class DeviceApi:
         )
         await send_bytes(send, 200, answer)
 
+    @operation(summary="Open the device for claiming: optional {secretKey, durationMs}",
+               body=Body(required=False))
     async def post_claim(self, call: DeviceCall, send: Send) -> None:
         body = await call.raw_body()
         secret, duration = "", 0
@@ -359,10 +368,14 @@ class DeviceApi:
         await send_empty(send)
 
     # -- OTA -------------------------------------------------------------------------------------
+    @operation(summary="A chunk of the assigned firmware",
+               query=PACKAGE_QUERY, responses=PACKAGE_RESPONSES)
     async def get_firmware(self, call: DeviceCall, send: Send) -> None:
         """``GET firmware?title=&version=&size=&chunk=``: a chunk of the assigned firmware."""
         await self._send_package(call, send, OtaPackageType.FIRMWARE)
 
+    @operation(summary="A chunk of the assigned software",
+               query=PACKAGE_QUERY, responses=PACKAGE_RESPONSES)
     async def get_software(self, call: DeviceCall, send: Send) -> None:
         """``GET software?title=&version=&size=&chunk=``: a chunk of the assigned software."""
         await self._send_package(call, send, OtaPackageType.SOFTWARE)
@@ -395,6 +408,22 @@ class DeviceApi:
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
+    #: action (the path after the token; "rpc/{id}" for replies) -> method -> handler. The
+    #: OpenAPI document is made from it and the handlers' declarations.
+    ROUTES: ClassVar[dict[str, dict[str, Callable[[DeviceApi, DeviceCall, Send],
+                                                   Awaitable[None]]]]] = {
+        "telemetry": {"POST": post_telemetry},
+        "attributes": {"GET": get_attributes, "POST": post_attributes},
+        "attributes/updates": {"GET": poll_attribute_updates},
+        "rpc": {"GET": poll_rpc, "POST": post_client_rpc},
+        "rpc/{id}": {"POST": post_rpc_reply},
+        "claim": {"POST": post_claim},
+        "firmware": {"GET": get_firmware},
+        "software": {"GET": get_software},
+    }
+
+    @operation(summary="Provision a device with a profile's key and secret (no token)",
+               responses={400: "Not a provision request", 429: "Too many attempts"})
     async def provision(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """``POST /api/v1/provision``: 200 with the outcome in ``status`` whatever it is; 400
         for a body that is not a provision request, 429 while the address is rate limited."""
@@ -441,7 +470,7 @@ class DeviceApi:
 
 
 async def _drained(scope: Scope, receive: Receive, max_bytes: int | None = None) -> None:
-    """Read and drop a body nobody read, before answering (see ``transport.drain``): at most
+    """Read and drop a body nobody read, before answering (see ``http.drain``): at most
     ``max_bytes``, by default what a request without a valid token gets."""
     if body_expected(scope):
         await discard_body(receive, max_bytes or UNAUTHENTICATED_DRAIN_BYTES)

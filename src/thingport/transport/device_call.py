@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from thingport.domain.model import Device
 from thingport.errors import BadRequest
+from thingport.http.asgi import Receive, Scope, query_params, read_body, until_disconnected
+from thingport.http.json_body import NOT_INLINE, parse_inline, parse_json, parse_off_loop_into
 from thingport.lifecycle import Lifecycle
-from thingport.transport.asgi import Receive, Scope, query_params, read_body, until_disconnected
-from thingport.transport.json_body import NOT_INLINE, parse_inline, parse_json, parse_off_loop_into
 
 T = TypeVar("T")
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from thingport.api.auth import client_address
 from thingport.api.common import JSONResponse, json_object, services
 from thingport.errors import PermissionDenied, Unauthorized
-from thingport.http_errors import JWT_TOKEN_EXPIRED, error_body
+from thingport.http.errors import JWT_TOKEN_EXPIRED, error_body
 from thingport.web.pages import with_security_headers
 
 COOKIE = "thingport_refresh"

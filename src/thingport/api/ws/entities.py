@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from thingport.services.auth import Principal
 MAX_ENTITIES = 10000
 NO_PERMISSION = "You don't have permission to perform this operation!"
 #: Device fields an ENTITY_FIELD key may name, and how each is rendered (as a string).
-ENTITY_FIELDS = {
+ENTITY_FIELDS: dict[str, Callable[[Device], str]] = {
     "name": lambda d: d.name,
     "type": lambda d: d.type,
     "label": lambda d: d.label or "",

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from thingport.domain.kv_json import kv_value_str
+from thingport.domain.kv_render import kv_value_str
 from thingport.domain.model import AttributeKvEntry, TsKvEntry
 
 

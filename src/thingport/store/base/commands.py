@@ -11,6 +11,7 @@ import abc
 from uuid import UUID
 
 from thingport.domain.model import (
+    ClaimResult,
     ClaimWindow,
     ClientRpc,
     Page,
@@ -110,7 +111,7 @@ class CommandStore(abc.ABC):
     @abc.abstractmethod
     async def claim_device(
         self, device_id: UUID, customer_id: UUID, secret_key: str, now: int
-    ) -> str:
+    ) -> ClaimResult:
         """Atomically assign the device to the customer if it has no customer and its claim
         window is open at ``now`` with ``secret_key``; the window is then closed. Returns
         "SUCCESS", "CLAIMED" (it has a customer already) or "FAILURE" (no open window or a

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from thingport.domain.model import (
+    ClaimResult,
     ClaimWindow,
     ClientRpc,
     Page,
@@ -297,13 +298,13 @@ class PgCommands(PgCore):
 
     async def claim_device(
         self, device_id: UUID, customer_id: UUID, secret_key: str, now: int
-    ) -> str:
+    ) -> ClaimResult:
         """Atomically assign the device to the customer if it has no customer and its claim
         window is open at ``now`` with ``secret_key``; the window is then closed. Returns
         "SUCCESS", "CLAIMED" (it has a customer already, whatever the key) or "FAILURE" (no
         open window, a wrong key, or no such device). A failure leaves the window as it is.
         An unknown customer raises NotFound and changes nothing."""
-        async def op(conn: asyncpg.Connection) -> str:
+        async def op(conn: asyncpg.Connection) -> ClaimResult:
             # The row lock serializes claims of one device across nodes. NO KEY: only
             # customer_id changes, so samples being written for the device (which hold FOR KEY
             # SHARE on its row) need not wait, nor this for them.
@@ -311,19 +312,19 @@ class PgCommands(PgCore):
                 "SELECT customer_id FROM device WHERE id = $1 FOR NO KEY UPDATE", device_id
             )
             if row is None:
-                return "FAILURE"
+                return ClaimResult.FAILURE
             if row[0] is not None:
-                return "CLAIMED"
+                return ClaimResult.CLAIMED
             opened = await conn.fetchval(
                 "DELETE FROM claim_window WHERE device_id = $1 AND secret_key = $2 "
                 "AND expiration_time >= $3 RETURNING device_id",
                 device_id, secret_key, now,
             )
             if opened is None:
-                return "FAILURE"
+                return ClaimResult.FAILURE
             await conn.execute(
                 "UPDATE device SET customer_id = $1 WHERE id = $2", customer_id, device_id
             )
-            return "SUCCESS"
+            return ClaimResult.SUCCESS
 
         return await self._write(op, device_id)

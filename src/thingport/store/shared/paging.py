@@ -75,14 +75,6 @@ class PageQuery:
     rows_params: list[Any]
 
 
-def check_link(link: PageLink) -> None:
-    """BadRequest, with ThingsBoard's messages, for a page size below 1 or a negative page."""
-    if link.page_size < 1:
-        raise BadRequest("Page size must be greater than zero")
-    if link.page < 0:
-        raise BadRequest("Page must be positive integer")
-
-
 def page_query(
     listing: Listing, where: Sequence[str], params: Sequence[Any], link: PageLink,
     style: SqlStyle,
@@ -93,7 +85,7 @@ def page_query(
     ``params`` (numbered from 1); the search, LIMIT and OFFSET parameters follow them.
     BadRequest for a bad page link, sort property or sort order.
     """
-    check_link(link)
+    link.check()
     conditions, values = list(where), list(params)
     if link.text_search:
         needle = style.fold(link.text_search)
@@ -107,8 +99,6 @@ def page_query(
         raise BadRequest(f"Invalid sort property: {prop}")
     newest = listing.newest_first and link.sort_property is None
     direction = "DESC" if newest else link.sort_order.upper()
-    if direction not in ("ASC", "DESC"):
-        raise BadRequest(f"Invalid sort order: {link.sort_order}")
     column, is_text = listing.sort[prop]
     key = style.text_order(column) if is_text else column
     # NULLs last when ascending and first when descending, as PostgreSQL (ThingsBoard) does;

@@ -27,14 +27,15 @@ from thingport.domain.model import (
     ChecksumAlgorithm,
     ClaimWindow,
     ClientRpc,
-    CredentialsType,
     Customer,
     Device,
     DeviceCredentials,
+    DeviceCredentialsType,
     DeviceInfo,
     DeviceProfile,
     OtaPackage,
     OtaPackageType,
+    ProvisionType,
     Rpc,
     RpcStatus,
     Tenant,
@@ -158,8 +159,8 @@ def user_credentials(r: Row) -> UserCredentials:
 def profile(r: Row) -> DeviceProfile:
     """A ``PROFILE_COLUMNS`` row."""
     return DeviceProfile(
-        uuid_of(r[0]), uuid_of(r[1]), r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9],
-        json_of(r[10]), optional_uuid(r[11]), optional_uuid(r[12]),
+        uuid_of(r[0]), uuid_of(r[1]), r[2], r[3], bool(r[4]), r[5], r[6], r[7],
+        ProvisionType(r[8]), r[9], json_of(r[10]), optional_uuid(r[11]), optional_uuid(r[12]),
     )
 
 
@@ -174,7 +175,7 @@ def device(r: Row) -> Device:
 def credentials(r: Row) -> DeviceCredentials:
     """A ``CREDENTIALS_COLUMNS`` row."""
     return DeviceCredentials(
-        uuid_of(r[0]), uuid_of(r[1]), r[2], CredentialsType(r[3]), r[4], r[5]
+        uuid_of(r[0]), uuid_of(r[1]), r[2], DeviceCredentialsType(r[3]), r[4], r[5]
     )
 
 

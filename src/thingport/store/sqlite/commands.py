@@ -11,7 +11,15 @@ import dataclasses
 from typing import Any, Final
 from uuid import UUID
 
-from thingport.domain.model import ClaimWindow, ClientRpc, Page, PageLink, Rpc, RpcStatus
+from thingport.domain.model import (
+    ClaimResult,
+    ClaimWindow,
+    ClientRpc,
+    Page,
+    PageLink,
+    Rpc,
+    RpcStatus,
+)
 from thingport.store.base import CommandStore
 from thingport.store.shared import paging
 from thingport.store.shared.errors import device_not_found
@@ -256,32 +264,32 @@ class SQLiteCommands(SQLiteCore, CommandStore):
 
     async def claim_device(
         self, device_id: UUID, customer_id: UUID, secret_key: str, now: int
-    ) -> str:
+    ) -> ClaimResult:
         """Atomically assign the device to the customer if it has no customer and its claim
         window is open at ``now`` with ``secret_key``; the window is then closed. Returns
         "SUCCESS", "CLAIMED" (it has a customer already, whatever the key) or "FAILURE" (no
         open window, a wrong key, or no such device). A failure leaves the window as it is.
         An unknown customer raises NotFound and changes nothing."""
-        def op(tx: Tx) -> str:
+        def op(tx: Tx) -> ClaimResult:
             conn = tx.conn
             row = conn.execute(
                 "SELECT customer_id FROM device WHERE id = ?", (str(device_id),)
             ).fetchone()
             if row is None:
-                return "FAILURE"
+                return ClaimResult.FAILURE
             if row[0] is not None:
-                return "CLAIMED"
+                return ClaimResult.CLAIMED
             opened = conn.execute(
                 "DELETE FROM claim_window WHERE device_id = ? AND secret_key = ? "
                 "AND expiration_time >= ? RETURNING device_id",
                 (str(device_id), secret_key, now),
             ).fetchall()
             if not opened:
-                return "FAILURE"
+                return ClaimResult.FAILURE
             conn.execute(
                 "UPDATE device SET customer_id = ? WHERE id = ?", (str(customer_id), str(device_id))
             )
-            return "SUCCESS"
+            return ClaimResult.SUCCESS
 
         return await self._write(op)
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Final, cast
 from uuid import UUID
 
+from thingport.lru import LruCache
 from thingport.store.shared.errors import device_not_found
 from thingport.store.sqlite.sample_log import CHUNK_ROWS, first_seq, merge_range
 
+#: Devices whose ``seq`` the writer remembers (the least recently used are forgotten first).
 _DEVICE_CACHE_LIMIT: Final = 200_000
 
 # Resolves a device UUID inside the query, so readers need no cache of their own.
@@ -53,7 +55,9 @@ class Tx:
     ) -> None:
         self.conn = conn
         self.keys: dict[str, int] = {}
-        self.devices: dict[UUID, int] = {}
+        #: A device forgotten here is unpublished too, so that the published map stays no
+        #: larger than this one and a device used again is published again.
+        self.devices: LruCache[UUID, int] = LruCache(_DEVICE_CACHE_LIMIT, self._unpublish)
         #: Samples appended to ts_kv_log since the last merge, and the bytes of their large
         #: values (they drive when to merge; reads do not rely on them: they merge whatever is
         #: there). ``log_large``: the log may hold marked large values.
@@ -133,8 +137,6 @@ class Tx:
         for device_id in self._tx_devices:
             seq = self.devices.get(device_id)
             if seq is not None:
-                if len(self._published_devices) >= _DEVICE_CACHE_LIMIT:
-                    self._published_devices.clear()
                 self._published_devices[device_id] = seq
         self._tx_keys.clear()
         self._tx_devices.clear()
@@ -149,15 +151,17 @@ class Tx:
             if row is None:
                 raise device_not_found(device_id)
             seq = row[0]
-            if len(self.devices) >= _DEVICE_CACHE_LIMIT:
-                self.devices.clear()
             self.devices[device_id] = seq
             self._tx_devices.append(device_id)
         return seq
 
     def forget_device(self, device_id: UUID) -> None:
         """Drop a device that is being deleted from both caches."""
-        self.devices.pop(device_id, None)
+        self.devices.pop(device_id)
+        self._published_devices.pop(device_id, None)
+
+    def _unpublish(self, device_id: UUID, seq: int) -> None:
+        # A plain dict the event loop reads: popping one key is atomic under the GIL.
         self._published_devices.pop(device_id, None)
 
     def key_id(self, key: str) -> int:

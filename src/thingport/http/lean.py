@@ -4,7 +4,7 @@ waiting long poll.
 uvicorn gives every connection a deque of pipelined requests (760 bytes, almost always empty)
 and an ``asyncio.Event`` in its flow control, and every request another ``asyncio.Event`` (each
 with a deque of its own). These do the same with slots and a list made only when needed;
-``transport.http_limits`` puts them in place of uvicorn's.
+``http.limits`` puts them in place of uvicorn's.
 """
 
 from __future__ import annotations

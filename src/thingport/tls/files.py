@@ -1,10 +1,11 @@
 """The certificate and key material of HTTPS, read and checked with ``cryptography``.
 
 ``thingport.tls`` imports this only when HTTPS is on (``cryptography`` is about 8 MB of a
-process that never needs it otherwise). PEM files or a PKCS#12 keystore are parsed and checked
-here (which gives precise errors), then written to one file in a private temporary directory,
-the key re-encrypted with a random one-time password, and that file is deleted as soon as
-OpenSSL has read it. Every problem is a one-line ``ConfigError`` naming the variable at fault.
+process that never needs it otherwise). PEM files are parsed and checked here, keystores (PKCS#12,
+JKS) by ``thingport.tls.keystores``, which gives precise errors. The chain and key are then
+written to one file in a private temporary directory, the key re-encrypted with a random one-time
+password, and that file is deleted as soon as OpenSSL has read it. Every problem is a one-line
+``ConfigError`` naming the variable at fault.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs12
 
-from thingport.pkcs12_keys import KeyBag, pkcs12_key_bags
-from thingport.tls import TB_KEY_PASSWORD, TB_PEM_KEY_PASSWORD, TlsConfig, _fail
+from thingport.tls import TB_PEM_KEY_PASSWORD, TlsConfig, _fail
+from thingport.tls.keystores import read_keystore
 
 logger = logging.getLogger("thingport.tls")
 
@@ -240,152 +240,18 @@ def _decrypt_pem_key(
         raise _fail(variable, f"cannot read the private key in {path}: {exc}") from None
 
 
-# --------------------------------------------------------------------------- PKCS#12 keystore
-
-_JKS_MAGIC: Final = b"\xfe\xed\xfe\xed"
-_JCEKS_MAGIC: Final = b"\xce\xce\xce\xce"
+# --------------------------------------------------------------------------- keystores
 
 
 def _load_keystore(config: TlsConfig) -> _Material:
     path, data = _read("SSL_KEY_STORE", config.key_store)
-    java_type = {_JKS_MAGIC: "JKS", _JCEKS_MAGIC: "JCEKS"}.get(data[:4])
-    bags = pkcs12_key_bags(data)
-    if java_type is not None:
-        raise _fail(
-            "SSL_KEY_STORE",
-            f"{path} is a {java_type} keystore, which thingport cannot "
-            f"read; {_convert_advice(path, java_type)}",
-        )
-    if bags is None and config.key_store_type == "JKS":
-        raise _fail(
-            "SSL_KEY_STORE",
-            f"{path} cannot be read as PKCS12 (thingport cannot read JKS); "
-            f"if it is a JKS keystore, {_convert_advice(path, 'JKS')}",
-        )
-    if bags is None:
-        raise _fail("SSL_KEY_STORE", f"{path} is not a PKCS12 keystore (or it is damaged)")
-
-    store = _open_pkcs12(path, data, config.key_store_password)
-    certs = [entry.certificate for entry in (store.cert, *store.additional_certs) if entry]
-    if bags:
-        bag = _select_bag(path, bags, config.key_alias)
-        label = bag.name or "(unnamed)"
-        if bag is bags[0] and store.key is not None and _friendly(store.cert) == bag.name:
-            # OpenSSL already decrypted this one with the store password, including the odd
-            # encodings it uses for empty passwords.
-            key = store.key
-            if config.key_password not in (None, config.key_store_password):
-                # A key password that is set must open the key, as Java's getKey requires.
-                _decrypt_bag(path, bag, (config.key_password,))
-        else:
-            key = _decrypt_bag(path, bag, _key_passwords(config),
-                               key_password_set=config.key_password is not None)
-    elif store.key is not None:
-        # Keys hidden inside encrypted content are invisible to our walker; OpenSSL found one,
-        # so it opens with the store password: a different SSL_KEY_PASSWORD does not.
-        key = store.key
-        label = _friendly(store.cert) or "(unnamed)"
-        _check_single_alias(path, _friendly(store.cert), config.key_alias)
-        if config.key_password not in (None, config.key_store_password):
-            raise _fail("SSL_KEY_PASSWORD", f"wrong password for key entry {label!r} in "
-                                            f"keystore {path}")
-    else:
-        raise _fail("SSL_KEY_STORE", f"keystore {path} holds no private key entry")
-
-    leaf = _cert_for_key(key, certs)
+    entry = read_keystore(path, data, config)
+    leaf = _cert_for_key(entry.key, entry.certs)
     if leaf is None:
-        raise _fail("SSL_KEY_STORE", f"keystore {path} has no certificate for key entry {label!r}")
-    return _Material(_chain_from(leaf, certs), key, "SSL_KEY_STORE", str(path))
-
-
-def _key_passwords(config: TlsConfig) -> tuple[str, ...]:
-    """The passwords to try on the chosen key entry, best first."""
-    if config.key_password is not None:
-        return (config.key_password,)
-    return (config.key_store_password, TB_KEY_PASSWORD)
-
-
-def _convert_advice(path: Path, store_type: str) -> str:
-    return (
-        "convert it to PKCS12 with "
-        f"`keytool -importkeystore -srckeystore {path} -srcstoretype {store_type} "
-        f"-destkeystore {path.with_suffix('.p12')} -deststoretype PKCS12` "
-        "and set SSL_KEY_STORE to the new file and SSL_KEY_STORE_TYPE=PKCS12"
-    )
-
-
-def _open_pkcs12(path: Path, data: bytes, password: str) -> pkcs12.PKCS12KeyAndCertificates:
-    # OpenSSL treats "no password" and "empty password" differently; an empty setting means either.
-    attempts: list[bytes | None] = [password.encode()] if password else [None, b""]
-    for attempt in attempts:
-        try:
-            return pkcs12.load_pkcs12(data, attempt)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            continue
-    # The outer structure parsed (checked by the caller), so the password is what failed.
-    raise _fail("SSL_KEY_STORE_PASSWORD", f"wrong password for keystore {path}")
-
-
-def _friendly(entry: pkcs12.PKCS12Certificate | None) -> str | None:
-    if entry is None or entry.friendly_name is None:
-        return None
-    return entry.friendly_name.decode("utf-8", "replace")
-
-
-def _check_single_alias(path: Path, name: str | None, alias: str) -> None:
-    # One key entry: use it whatever it is called (openssl-made stores often have no name),
-    # but tell the operator, since ThingsBoard would have insisted on the alias.
-    if alias and (name is None or name.lower() != alias.lower()):
-        logger.warning(
-            "SSL_KEY_ALIAS: keystore %s has no key entry %r; using its only one, %s",
-            path,
-            alias,
-            repr(name) if name is not None else "which has no name",
+        raise _fail(
+            "SSL_KEY_STORE", f"keystore {path} has no certificate for key entry {entry.label!r}"
         )
-
-
-def _select_bag(path: Path, bags: list[KeyBag], alias: str) -> KeyBag:
-    if alias:
-        for bag in bags:
-            # Java lower-cases PKCS12 aliases, so the match is case-insensitive as in ThingsBoard.
-            if bag.name is not None and bag.name.lower() == alias.lower():
-                return bag
-    if len(bags) == 1:
-        _check_single_alias(path, bags[0].name, alias)
-        return bags[0]
-    if not alias:
-        return bags[0]
-    found = ", ".join(repr(bag.name) if bag.name is not None else "(unnamed)" for bag in bags)
-    raise _fail(
-        "SSL_KEY_ALIAS", f"no key entry {alias!r} in keystore {path}; key entries found: {found}"
-    )
-
-
-def _decrypt_bag(
-    path: Path, bag: KeyBag, passwords: tuple[str, ...], *, key_password_set: bool = True
-) -> PrivateKeyTypes:
-    label = bag.name or "(unnamed)"
-    if not bag.shrouded:
-        try:
-            return serialization.load_der_private_key(bag.der, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise _fail(
-                "SSL_KEY_STORE", f"cannot read key entry {label!r} in {path}: {exc}"
-            ) from None
-    unsupported: Exception | None = None
-    for password in dict.fromkeys(passwords):
-        try:
-            return serialization.load_der_private_key(bag.der, password.encode())
-        except UnsupportedAlgorithm as exc:
-            unsupported = exc
-        except (ValueError, TypeError):
-            continue
-    if unsupported is not None:
-        raise _fail("SSL_KEY_STORE", f"key entry {label!r} in {path}: {unsupported}")
-    if not key_password_set:
-        raise _fail("SSL_KEY_PASSWORD", f"key entry {label!r} in keystore {path} has a password "
-                                        "of its own; set SSL_KEY_PASSWORD to it")
-    raise _fail("SSL_KEY_PASSWORD", f"wrong password for key entry {label!r} in keystore {path}")
+    return _Material(_chain_from(leaf, entry.certs), entry.key, "SSL_KEY_STORE", str(path))
 
 
 def _chain_from(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x509.Certificate]:

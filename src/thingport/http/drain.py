@@ -22,7 +22,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from thingport.transport.asgi import Message, Receive, Scope, Send
+    from thingport.http.asgi import Message, Receive, Scope, Send
 
 #: Most bytes read and dropped for one request; past this the connection is closed anyway.
 DRAIN_MAX_BYTES = 256 * 1024 * 1024
@@ -55,7 +55,7 @@ async def discard_body(receive: Receive, max_bytes: int = DRAIN_MAX_BYTES) -> No
     """Read and drop the rest of the request body, at most ``max_bytes``, within the bounds
     above. Call it only while more of the body is to come (after a message with
     ``more_body``, or before the first). Past the bound, the connection closes after the
-    answer, once a few MiB more have been dropped (``transport.http_limits``)."""
+    answer, once a few MiB more have been dropped (``http.limits``)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_MAX_S
     dropped = 0

@@ -14,11 +14,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable
 
-from thingport.transport.asgi import Receive, Scope, Send
+from thingport.http.asgi import Receive, Scope, Send
+from thingport.lru import LruCache
 
 #: Scope key, True when the request came through a trusted proxy.
 TRUSTED_PROXY = "thingport.trusted_proxy"
-#: Peer addresses whose trust has been decided, kept at most (then decided again).
+#: Peer addresses whose trust has been decided, kept at most (the least recently seen are
+#: forgotten first, and decided again when they come back).
 _CACHE_SIZE = 4096
 
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -34,7 +36,7 @@ class TrustedProxies:
         self.networks: list[Network] = [
             ipaddress.ip_network(item, strict=False) for item in items if item != "*"
         ]
-        self._known: dict[str, bool] = {}
+        self._known: LruCache[str, bool] = LruCache(_CACHE_SIZE)
 
     def __contains__(self, host: str) -> bool:
         if self.everyone:
@@ -47,8 +49,6 @@ class TrustedProxies:
                 known = any(address in network for network in self.networks)
             except ValueError:  # a Unix socket peer, or no address at all
                 known = False
-            if len(self._known) >= _CACHE_SIZE:
-                self._known.clear()
             self._known[host] = known
         return known
 

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 import orjson
 
 from thingport.errors import PayloadTooLarge
-from thingport.http_errors import error_body
-from thingport.transport.drain import DRAIN_MAX_BYTES, discard_body
+from thingport.http.drain import DRAIN_MAX_BYTES, discard_body
+from thingport.http.errors import error_body
 
 if TYPE_CHECKING:
     from thingport.lifecycle import Lifecycle
@@ -51,7 +51,7 @@ class ServerStopping(Exception):
 #: The scope extension (``scope["extensions"]``) of a server that calls back when the client
 #: goes away: ``watch(callback)`` has ``callback()`` called once if the connection is lost
 #: while the request runs (``watch(None)`` no longer), and returns False if it is lost
-#: already. ``transport.http_limits`` provides it; without it, a task watches ``receive``.
+#: already. ``http.limits`` provides it; without it, a task watches ``receive``.
 DISCONNECT_EXTENSION = "thingport.disconnect"
 
 
@@ -146,15 +146,24 @@ def content_length(scope: Scope) -> int | None:
 
 
 def payload_too_large(limit: int) -> PayloadTooLarge:
+    """The 413 for a body past ``limit`` bytes, in the one wording both HTTP layers use."""
     return PayloadTooLarge(f"Payload size exceeds the limit of {limit} bytes")
+
+
+def check_content_length(scope: Scope, limit: int) -> None:
+    """PayloadTooLarge when the declared Content-Length is past ``limit``, before any of the
+    body is read."""
+    declared = content_length(scope)
+    if declared is not None and declared > limit:
+        raise payload_too_large(limit)
 
 
 async def read_body(receive: Receive, limit: int, drain_bytes: int = DRAIN_MAX_BYTES) -> bytes:
     """The whole body, counting the bytes actually received (a chunked upload has no
     Content-Length to check), raising PayloadTooLarge past ``limit``. Past the limit, the rest
-    (up to ``drain_bytes``) is read and dropped first (see ``drain``), so the 413 reaches a
-    client behind a proxy. How long the client may pause between its body's parts is the
-    server's (``transport.http_limits``)."""
+    (up to ``drain_bytes``; 0: none, the caller drains) is read and dropped first (see
+    ``drain``), so the 413 reaches a client behind a proxy. How long the client may pause
+    between its body's parts is the server's (``http.limits``)."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
@@ -164,7 +173,8 @@ async def read_body(receive: Receive, limit: int, drain_bytes: int = DRAIN_MAX_B
             raise payload_too_large(limit)
         return body
     if len(body) > limit:
-        await discard_body(receive, drain_bytes)
+        if drain_bytes:
+            await discard_body(receive, drain_bytes)
         raise payload_too_large(limit)
     chunks = [body]
     size = len(body)
@@ -175,12 +185,29 @@ async def read_body(receive: Receive, limit: int, drain_bytes: int = DRAIN_MAX_B
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            if message.get("more_body"):
+            if drain_bytes and message.get("more_body"):
                 await discard_body(receive, drain_bytes)
             raise payload_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def limited_receive(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises PayloadTooLarge once more than ``limit`` body bytes have
+    arrived: ``read_body``'s bound for a body streamed elsewhere than into memory (a
+    multipart upload spooled to a file)."""
+    received = 0
+
+    async def counting() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise payload_too_large(limit)
+        return message
+
+    return counting
 
 
 def query_params(scope: Scope) -> dict[str, str]:

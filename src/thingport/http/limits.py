@@ -27,7 +27,7 @@ An answer of this module is ThingsBoard's error JSON and closes the connection.
 The protocol also keeps a connection small, since ten thousand of them may each hold a waiting
 long poll: its own state is in slots (so that uvicorn's attributes stay in a compact, shared-key
 dict), uvicorn's per-connection deque and ``asyncio.Event`` objects are replaced by those of
-``transport.lean``, and the scope shares what is the same for every request. It tells a request
+``http.lean``, and the scope shares what is the same for every request. It tells a request
 that its client went away through the scope's ``asgi.DISCONNECT_EXTENSION``, so that a long poll
 needs no task of its own reading ``receive``.
 
@@ -49,9 +49,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from thingport.http_errors import error_body
-from thingport.transport.asgi import DISCONNECT_EXTENSION
-from thingport.transport.lean import LeanEvent, LeanFlowControl, Pipeline
+from thingport.http.asgi import DISCONNECT_EXTENSION
+from thingport.http.errors import error_body
+from thingport.http.lean import LeanEvent, LeanFlowControl, Pipeline
 
 log = logging.getLogger("uvicorn.error")
 
@@ -139,8 +139,8 @@ _ADDRESSES: dict[tuple[str, int | None], tuple[str, int | None]] = {}
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.http_limits``."""
 
-    __slots__ = ("body_seen", "body_timer", "extensions", "head_bytes", "head_started",
-                 "discarded", "head_timer", "header_timeout_s", "in_body", "in_head", "limits",
+    __slots__ = ("body_seen", "body_timer", "discarded", "extensions", "head_bytes",
+                 "head_started", "head_timer", "header_timeout_s", "in_body", "in_head", "limits",
                  "on_disconnect", "refusal_due", "refused")
 
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
@@ -281,7 +281,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
             if self.extensions is None:
                 self.extensions = {DISCONNECT_EXTENSION: self.watch_disconnect}
-            self.scope["extensions"] = self.extensions  # type: ignore[typeddict-unknown-key]
+            self.scope["extensions"] = self.extensions
             version = self.scope["asgi"]["version"]
             self.scope["asgi"] = _ASGI_INFO.get(version) or _ASGI_INFO.setdefault(
                 version, self.scope["asgi"])
