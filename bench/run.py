@@ -60,6 +60,9 @@ RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"
 #: THINGPORT_WORKERS of the servers started (--workers); None leaves the server's default.
 WORKERS: int | None = None
+#: Each wrk connection waits this long (ms) after every answer before its next request
+#: (--pace-ms; 0: none): a lower, steady rate, to read the latency there.
+PACE_MS = 0
 
 TENANT_EMAIL = "tenant@thingsboard.org"
 TENANT_PASSWORD = "bench-tenant-pass"
@@ -312,7 +315,8 @@ def run_wrk(children: Children, script: Path, url: str, script_args: Sequence[st
     before_server = cpu_seconds(server_pid)
     before_written = written_bytes(server_pid)
     before_machine = machine_cpu()
-    process = children.start(args, capture=True)
+    env = {**os.environ, "BENCH_PACE_MS": str(PACE_MS)} if PACE_MS else None
+    process = children.start(args, capture=True, env=env)
     try:
         out, err = process.communicate(timeout=duration + 60)
     except subprocess.TimeoutExpired:
@@ -964,6 +968,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-format", choices=("raw", "flamegraph", "speedscope"),
                         default="raw", help="py-spy output; raw is also summarised (top "
                         "functions) on the console and in <name>.top.txt")
+    parser.add_argument("--pace-ms", type=int, default=0,
+                        help="each wrk connection waits this many ms after every answer: a "
+                             "steady lower rate (about connections x 1000 / (pace + latency) "
+                             "requests/s), for the latency at part load; 0: as fast as it goes")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     opts = parser.parse_args(argv)
     if opts.quiet_wait < 0:
@@ -992,8 +1000,9 @@ def signals_stop() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    global WORKERS
+    global WORKERS, PACE_MS
     WORKERS = opts.workers
+    PACE_MS = opts.pace_ms
     needed = ["wrk"] + ([] if opts.skip_influx else ["influxd"])
     missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:

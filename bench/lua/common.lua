@@ -8,6 +8,15 @@
 local threads = {}
 local next_id = 1
 
+-- BENCH_PACE_MS (bench/run.py --pace-ms): each connection waits that long after every answer,
+-- for a steady rate below the maximum.
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0") or 0
+if pace_ms > 0 then
+   function delay()
+      return pace_ms
+   end
+end
+
 expected_status = 200
 responses = 0
 unexpected = 0
