@@ -16,8 +16,22 @@ class Api:
     def __init__(self, base_url: str, **client_options: Any) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_options = client_options
-        self.http = httpx.Client(base_url=self.base_url, timeout=30, **client_options)
+        self.http = self.anonymous()
         self.token: str | None = None
+
+    @classmethod
+    def over(cls, transport: httpx.BaseTransport) -> Api:
+        """An Api whose clients all send through ``transport`` (``tests.in_process.InProcess``:
+        an in-process app)."""
+        return cls("http://testserver", transport=transport)
+
+    def anonymous(self) -> httpx.Client:
+        """A new client of the same server, without credentials."""
+        return httpx.Client(base_url=self.base_url, timeout=30, **self.client_options)
+
+    def clone(self) -> Api:
+        """A new Api of the same server, not logged in."""
+        return Api(self.base_url, **self.client_options)
 
     def login(self, username: str = TENANT_ADMIN[0], password: str = TENANT_ADMIN[1]) -> Api:
         response = self.http.post("/api/auth/login",
@@ -68,7 +82,7 @@ class Api:
         activated = self.http.post("/api/noauth/activate", json={
             "activateToken": link.text.split("activateToken=")[1], "password": password})
         activated.raise_for_status()
-        return customer_id, Api(self.base_url, **self.client_options).login(email, password)
+        return customer_id, self.clone().login(email, password)
 
     def save_shared(self, device_id: str, values: dict[str, Any]) -> None:
         response = self.http.post(
@@ -111,8 +125,8 @@ class Api:
     # -- device API ----------------------------------------------------------------------------
     def device_get(self, token: str, action: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", 30)
-        return httpx.get(f"{self.base_url}/api/v1/{token}/{action}", **self.client_options,
-                         **kwargs)
+        with self.anonymous() as device:
+            return device.get(f"/api/v1/{token}/{action}", **kwargs)
 
     def device_post(self, token: str, action: str, body: Any, **kwargs: Any) -> httpx.Response:
         return self._device_post(token, action, body, **kwargs)
@@ -127,13 +141,14 @@ class Api:
         content = body if isinstance(body, (bytes, str)) else None
         json_body = None if content is not None else body
         kwargs.setdefault("timeout", 30)
-        return httpx.post(f"{self.base_url}/api/v1/{token}/{action}", content=content,
-                          json=json_body, **self.client_options, **kwargs)
+        with self.anonymous() as device:
+            return device.post(f"/api/v1/{token}/{action}", content=content, json=json_body,
+                               **kwargs)
 
 
-def other_tenant_admin(base_url: str, password: str = "other-pass") -> Api:
-    """The administrator of a new tenant, logged in."""
-    sysadmin = Api(base_url).login(*SYSADMIN)
+def other_tenant_admin(server: str | Api, password: str = "other-pass") -> Api:
+    """The administrator of a new tenant of ``server`` (a URL, or an Api of it), logged in."""
+    sysadmin = (server.clone() if isinstance(server, Api) else Api(server)).login(*SYSADMIN)
     tenant = sysadmin.http.post("/api/tenant", json={"title": f"Tenant {uuid.uuid4().hex[:8]}"})
     tenant.raise_for_status()
     email = f"admin-{uuid.uuid4().hex[:8]}@other.example"
@@ -144,4 +159,4 @@ def other_tenant_admin(base_url: str, password: str = "other-pass") -> Api:
     activated = sysadmin.http.post("/api/noauth/activate", json={
         "activateToken": link.text.split("activateToken=")[1], "password": password})
     activated.raise_for_status()
-    return Api(base_url).login(email, password)
+    return sysadmin.clone().login(email, password)

@@ -45,12 +45,18 @@ def tenant_token(server: LiveServer) -> str:
 
 
 @pytest.fixture
-def api(server: LiveServer, tenant_token: str) -> Api:
+def live_api(server: LiveServer, tenant_token: str) -> Api:
     """A tenant administrator logged in to the shared server."""
     logged_in = Api(server.url)
     logged_in.token = tenant_token
     logged_in.http.headers["X-Authorization"] = f"Bearer {tenant_token}"
     return logged_in
+
+
+@pytest.fixture
+def api(live_api: Api) -> Api:
+    """``live_api`` (tests/api overrides it with an in-process app's)."""
+    return live_api
 
 
 @pytest.fixture

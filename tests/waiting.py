@@ -46,9 +46,10 @@ _WAITING = re.compile(r'^thingport_open_long_polls\{kind="([^"]+)"\} (\S+)$', re
 
 
 def open_long_polls(base_url: str, kind: str, **client_options: object) -> int:
-    """How many polls of ``kind`` ("rpc", "attributes", ...) a live server has waiting, from
-    its ``/metrics``."""
-    text = httpx.get(f"{base_url}/metrics", timeout=10, **client_options).text  # type: ignore[arg-type]
+    """How many polls of ``kind`` ("rpc", "attributes", ...) a server has waiting, from its
+    ``/metrics`` (``client_options`` for ``httpx.Client``: an in-process app's ``transport``)."""
+    with httpx.Client(timeout=10, **client_options) as client:  # type: ignore[arg-type]
+        text = client.get(f"{base_url}/metrics").text
     return sum(int(float(n)) for k, n in _WAITING.findall(text) if k == kind)
 
 
@@ -58,11 +59,13 @@ def until_polls(base_url: str, kind: str, count: int, **client_options: object) 
           f"{count} {kind} poll(s) waiting on {base_url}")
 
 
-def waiting_while(base_url: str, kind: str, start: Callable[[], Future[T]]) -> Future[T]:
+def waiting_while(base_url: str, kind: str, start: Callable[[], Future[T]],
+                  **client_options: object) -> Future[T]:
     """``start()`` (a request in a thread that opens a poll of ``kind``), returned once the
-    poll waits on the live server (or has already been answered)."""
-    before = open_long_polls(base_url, kind)
+    poll waits on the server (or has already been answered); ``client_options`` as for
+    ``open_long_polls`` (an in-process app's ``transport``)."""
+    before = open_long_polls(base_url, kind, **client_options)
     started = start()
-    until(lambda: started.done() or open_long_polls(base_url, kind) > before,
+    until(lambda: started.done() or open_long_polls(base_url, kind, **client_options) > before,
           f"a {kind} poll waiting on {base_url}")
     return started

@@ -8,12 +8,14 @@
 local threads = {}
 local next_id = 1
 
--- BENCH_PACE_MS (bench/run.py --pace-ms): each connection waits that long after every answer,
--- for a steady rate below the maximum.
+-- BENCH_PACE_MS (bench/run.py --pace-ms): each connection waits that long on average after
+-- every answer, for a steady rate below the maximum. The wait is drawn uniformly from 0 to
+-- twice that (whole ms, as wrk takes them): with a fixed wait the connections would stay in
+-- step, and every request would arrive in a burst of all of them.
 local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0") or 0
 if pace_ms > 0 then
    function delay()
-      return pace_ms
+      return math.floor(math.random() * 2 * pace_ms + 0.5)
    end
 end
 

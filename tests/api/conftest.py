@@ -1,10 +1,12 @@
-"""An in-process server for handler tests: the whole app (its lifespan included) behind httpx's
-ASGI transport, on a store of the test's own."""
+"""In-process servers for handler tests: the whole app (its lifespan included) behind httpx's
+ASGI transport, on a store of the test's own (``local``), or one app for the session that each
+test makes its own devices in (``api``, ``anonymous``: synchronous clients, through
+``tests.in_process``). What needs real sockets uses a live server (``live_api``) instead."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api_client import Api
+from tests.in_process import InProcess, serving
 from tests.live import TENANT_ADMIN
 from tests.seed import Seed, app_settings, the_seed
 from thingport.app import Thingport, create_app
@@ -98,3 +102,31 @@ async def local(tmp_path: Path, seed: Seed) -> AsyncIterator[Local]:
         finally:
             for each in [client, *local.others]:
                 await each.aclose()
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, seed: Seed) -> Iterator[InProcess]:
+    """One in-process app for the session (per xdist worker), on a copy of the seed store."""
+    app = create_app(app_settings(seed.copy_to(tmp_path_factory.mktemp("served"))))
+    with serving(app) as transport:
+        yield transport
+
+
+@pytest.fixture
+def anonymous(served: InProcess) -> Iterator[httpx.Client]:
+    """A client of the session's in-process app, without credentials."""
+    with Api.over(served).anonymous() as client:
+        yield client
+
+
+@pytest.fixture
+def api(served: InProcess) -> Api:
+    """The tenant administrator of the session's in-process app (the seed's token: no login)."""
+    return logged_in(Api.over(served))
+
+
+def logged_in(api: Api) -> Api:
+    """``api`` as the seed's tenant administrator (the seed's token: no login)."""
+    api.token = the_seed().tokens[TENANT_ADMIN[0]]
+    api.http.headers["X-Authorization"] = f"Bearer {api.token}"
+    return api

@@ -1,4 +1,5 @@
-"""Claiming: the device opens a window with a secret, a customer user claims the device."""
+"""Claiming: the device opens a window with a secret, a customer user claims the device
+(against in-process apps)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import logged_in
 from tests.api_client import Api
-from tests.live import LiveServer
+from tests.in_process import InProcess, serving
+from tests.seed import Seed, app_settings
+from thingport.app import create_app
 
 
 def claim(user: Api, name: str, secret: str) -> tuple[int, object]:
@@ -72,17 +76,16 @@ def test_a_second_offer_within_the_window_does_not_replace_the_first(api: Api) -
 
 
 @pytest.fixture(scope="module")
-def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(Path(tmp_path_factory.mktemp("strict")),
-                      env={"SECURITY_CLAIM_ALLOW_CLAIMING_BY_DEFAULT": "false"}).start()
-    yield live
-    live.stop()
+def strict_server(tmp_path_factory: pytest.TempPathFactory, seed: Seed) -> Iterator[InProcess]:
+    directory = seed.copy_to(Path(tmp_path_factory.mktemp("strict")))
+    with serving(create_app(app_settings(directory, claim_allowed_by_default=False))) as app:
+        yield app
 
 
 def test_claiming_off_by_default_needs_the_claiming_allowed_attribute(
-    strict_server: LiveServer,
+    strict_server: InProcess,
 ) -> None:
-    api = Api(strict_server.url).login()
+    api = logged_in(Api.over(strict_server))
     device, token = api.create_device()
     _, user = api.create_customer_user()
     api.device_post(token, "claim", {"secretKey": "s"})

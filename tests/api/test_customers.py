@@ -1,4 +1,5 @@
-"""Customers and customer users: a customer user sees only its customer's devices."""
+"""Customers and customer users: a customer user sees only its customer's devices (against an
+in-process app)."""
 
 from __future__ import annotations
 

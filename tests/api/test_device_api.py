@@ -1,6 +1,9 @@
-"""The HTTP Device API, driven over HTTP against a live server, as a device would."""
+"""The HTTP Device API, driven over HTTP as a device would: against an in-process app, and a
+live server for what is checked on the wire."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -91,16 +94,16 @@ def test_missing_body_is_400(api: Api, device: tuple[str, str]) -> None:
 
 
 def test_unknown_path_is_404_and_wrong_method_is_405_with_allow(
-    server: LiveServer, device: tuple[str, str]
+    anonymous: httpx.Client, device: tuple[str, str]
 ) -> None:
     _, token = device
-    missing = httpx.post(f"{server.url}/api/v1/{token}/nothing-here", content=b"{}")
+    missing = anonymous.post(f"/api/v1/{token}/nothing-here", content=b"{}")
     assert missing.status_code == 404
     assert missing.json()["status"] == 404
-    wrong = httpx.get(f"{server.url}/api/v1/{token}/telemetry")
+    wrong = anonymous.get(f"/api/v1/{token}/telemetry")
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "POST"
-    wrong = httpx.put(f"{server.url}/api/v1/{token}/attributes", content=b"{}")
+    wrong = anonymous.put(f"/api/v1/{token}/attributes", content=b"{}")
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "GET, POST"
 
@@ -118,18 +121,20 @@ def test_null_values_are_dropped(api: Api, device: tuple[str, str]) -> None:
 
 
 def test_client_attributes_round_trip_through_the_device_api(
-    api: Api, device: tuple[str, str]
+    api: Api, anonymous: httpx.Client, device: tuple[str, str]
 ) -> None:
     device_id, token = device
     body = {"firmwareVersion": "1.2.3", "serial": "SN-1", "ratio": 0.5, "n": "42"}
     assert api.post_attributes(token, body).status_code == 200
-    got = httpx.get(f"{api.base_url}/api/v1/{token}/attributes").json()
+    got = anonymous.get(f"/api/v1/{token}/attributes").json()
     assert got == {"client": {"firmwareVersion": "1.2.3", "serial": "SN-1", "ratio": 0.5, "n": 42}}
     stored = {a["key"]: a["value"] for a in api.attributes(device_id, "CLIENT_SCOPE")}
     assert stored["n"] == 42
 
 
-def test_attribute_request_by_keys_and_scopes(api: Api, device: tuple[str, str]) -> None:
+def test_attribute_request_by_keys_and_scopes(
+    api: Api, anonymous: httpx.Client, device: tuple[str, str]
+) -> None:
     device_id, token = device
     api.post_attributes(token, {"c1": 1, "c2": 2})
     saved = api.http.post(
@@ -137,23 +142,25 @@ def test_attribute_request_by_keys_and_scopes(api: Api, device: tuple[str, str])
         content=b'{"s1":"x","s2":true}', headers={"Content-Type": "text/plain"},
     )
     assert saved.status_code == 200
-    base = f"{api.base_url}/api/v1/{token}/attributes"
-    assert httpx.get(base).json() == {"client": {"c1": 1, "c2": 2},
+    base = f"/api/v1/{token}/attributes"
+    assert anonymous.get(base).json() == {"client": {"c1": 1, "c2": 2},
                                       "shared": {"s1": "x", "s2": True}}
-    assert httpx.get(base, params={"clientKeys": "c1", "sharedKeys": "s2"}).json() == {
+    assert anonymous.get(base, params={"clientKeys": "c1", "sharedKeys": "s2"}).json() == {
         "client": {"c1": 1}, "shared": {"s2": True}}
-    assert httpx.get(base, params={"sharedKeys": "s1,nope"}).json() == {"shared": {"s1": "x"}}
-    assert httpx.get(base, params=[("sharedKeys", "s1"), ("sharedKeys", "s2")]).json() == {
+    assert anonymous.get(base, params={"sharedKeys": "s1,nope"}).json() == {"shared": {"s1": "x"}}
+    assert anonymous.get(base, params=[("sharedKeys", "s1"), ("sharedKeys", "s2")]).json() == {
         "shared": {"s1": "x", "s2": True}}
-    assert httpx.get(base, params={"allClientKeys": "true"}).json() == {
+    assert anonymous.get(base, params={"allClientKeys": "true"}).json() == {
         "client": {"c1": 1, "c2": 2}}
-    assert httpx.get(base, params={"clientKeys": "zzz"}).json() == {}
+    assert anonymous.get(base, params={"clientKeys": "zzz"}).json() == {}
     # ThingsBoard's own SDK sends these snake_case names, which it ignores: everything comes back.
-    assert httpx.get(base, params={"client_keys": "c1"}).json()["shared"] == {"s1": "x",
+    assert anonymous.get(base, params={"client_keys": "c1"}).json()["shared"] == {"s1": "x",
                                                                              "s2": True}
 
 
 def test_payload_limit_counts_content_length_and_bytes_read(tmp_path: object) -> None:
+    """Live: a chunked body (no Content-Length) must be cut off on the bytes the server reads
+    from the socket."""
     from pathlib import Path
 
     live = LiveServer(Path(str(tmp_path)) / "data", env={
@@ -170,7 +177,7 @@ def test_payload_limit_counts_content_length_and_bytes_read(tmp_path: object) ->
         assert too_big.status_code == 413
         assert "Payload size exceeds the limit" in too_big.json()["message"]
 
-        def chunks():  # no Content-Length: the limit must hold on the bytes read
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold on the bytes read
             yield b'{"k":"'
             yield b"x" * 20000
             yield b'"}'

@@ -1,4 +1,5 @@
-"""Device profiles through the REST API, in ThingsBoard's shapes, against a live server."""
+"""Device profiles through the REST API, in ThingsBoard's shapes, against an in-process app
+(and ThingsBoard's own REST client against a live server)."""
 
 from __future__ import annotations
 
@@ -99,16 +100,14 @@ def test_invalid_profiles_are_400(api: Api, changes: dict[str, Any], message: st
     assert response.json()["errorCode"] == 31
 
 
-def test_names_and_provision_keys_are_unique_across_tenants(
-    server: LiveServer, api: Api
-) -> None:
+def test_names_and_provision_keys_are_unique_across_tenants(api: Api) -> None:
     key = unique("shared-key")
     first = create_profile(api, provision_type="ALLOW_CREATE_NEW_DEVICES", key=key, secret="s1")
     again = api.http.post("/api/deviceProfile", json=profile_body(first["name"]))
     assert again.status_code == 400
     assert again.json()["message"] == "Device profile with such name already exists!"
 
-    other_tenant = other_tenant_admin(server.url)
+    other_tenant = other_tenant_admin(api)
     clash = other_tenant.http.post("/api/deviceProfile", json=profile_body(
         unique("p"), "ALLOW_CREATE_NEW_DEVICES", key, "s2"))
     assert clash.status_code == 400
@@ -140,9 +139,9 @@ def test_pages_search_and_sort(api: Api) -> None:
         "pageSize": 1, "page": 0, "sortProperty": "colour"}).status_code == 400
 
 
-def test_default_profile_moves_and_cannot_be_deleted(server: LiveServer) -> None:
+def test_default_profile_moves_and_cannot_be_deleted(api: Api) -> None:
     # A tenant of its own: the default profile is tenant-wide state.
-    api = other_tenant_admin(server.url)
+    api = other_tenant_admin(api)
     default = api.http.get("/api/deviceProfileInfo/default").json()
     assert default["name"] == "default"
     refused = api.http.delete(f"/api/deviceProfile/{default['id']['id']}")
@@ -207,6 +206,7 @@ def test_customer_users_read_infos_only(api: Api) -> None:
 
 @pytest.fixture
 def rest(server: LiveServer) -> Iterator[RestClient]:
+    """ThingsBoard's RestClient on the live server: it makes its own connections (urllib3)."""
     client = RestClient(base_url=server.url)
     client.login(username=TENANT_ADMIN[0], password=TENANT_ADMIN[1])
     yield client

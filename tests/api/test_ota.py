@@ -18,6 +18,7 @@ pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 MIB = 1 << 20
 
 
+
 def expected_checksum(algorithm: str, data: bytes) -> str:
     """Guava's HashCode.toString(), computed here independently of thingport's code: hex of the
     digest, with CRC32 and MurmurHash3 as little-endian bytes."""
@@ -158,12 +159,13 @@ def test_info_get_and_validation(api: Api, device: tuple[dict[str, Any], str]) -
     # The same title and version of the other type is another package.
     api.create_ota_package(profile_id, "My FW", "2.0", type="SOFTWARE")
 
-    for body, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"version": "1", "type": "FIRMWARE"}, "title should be specified"),
         ({"title": "t", "type": "FIRMWARE"}, "version should be specified"),
         ({"title": "t", "version": "1"}, "Type should be specified"),
         ({"title": "t", "version": "1", "type": "BOOTLOADER"}, "Invalid OTA package type"),
-    ]:
+    ]
+    for body, message in cases:
         body["deviceProfileId"] = {"entityType": "DEVICE_PROFILE", "id": profile_id}
         response = api.http.post("/api/otaPackage", json=body)
         assert response.status_code == 400 and message in response.json()["message"], body
@@ -250,7 +252,8 @@ def test_assignment_sets_shared_attributes_that_reach_an_open_poll(
     api.upload_ota(package_id, data, "MD5").raise_for_status()
 
     poll = waiting_while(api.base_url, "attributes", lambda: pool.submit(
-        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}),
+        **api.client_options)
     assigned = api.assign_ota(created, firmware_id=package_id)
     response = poll.result(10)
     expected = {
@@ -277,7 +280,8 @@ def test_assignment_sets_shared_attributes_that_reach_an_open_poll(
                           params={"timeout": 300}).status_code == 408
 
     poll = waiting_while(api.base_url, "attributes", lambda: pool.submit(
-        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}),
+        **api.client_options)
     api.assign_ota(assigned, firmware_id=None)
     removed = poll.result(10)
     assert removed.status_code == 200

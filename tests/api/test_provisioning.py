@@ -1,5 +1,6 @@
-"""``POST /api/v1/provision`` against a live server: each strategy and outcome, the credential
-types, the rate limit on wrong secrets, and ThingsBoard's own SDK."""
+"""``POST /api/v1/provision``: each strategy and outcome and the credential types against an
+in-process app; against live servers, ThingsBoard's own SDK (its own connections), a chunked
+body, and the rate limit on wrong secrets per address (a second source address)."""
 
 from __future__ import annotations
 
@@ -17,34 +18,47 @@ from tb_device_http import TBHTTPDevice, TBProvisionFailure
 
 from tests.api_client import Api
 from tests.certs import make_ca
+from tests.in_process import InProcess, serving
 from tests.live import LiveServer
+from tests.seed import Seed, app_settings
+from thingport.app import create_app
 
 ALLOW = "ALLOW_CREATE_NEW_DEVICES"
 CHECK = "CHECK_PRE_PROVISIONED_DEVICES"
 
 
 @pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, seed: Seed) -> Iterator[InProcess]:
+    """An app of this module's own (under ``api`` and ``anonymous``): its wrong secrets must
+    not rate-limit other tests'."""
+    directory = seed.copy_to(tmp_path_factory.mktemp("provisioning"))
+    with serving(create_app(app_settings(directory, provision_max_failures=1000))) as transport:
+        yield transport
+
+
+@pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server of this module's own: its wrong secrets must not rate-limit other tests'."""
-    server = LiveServer(tmp_path_factory.mktemp("provisioning"),
+    """A live server of this module's own, for the same reason."""
+    server = LiveServer(tmp_path_factory.mktemp("provisioning-live"),
                         env={"THINGPORT_PROVISION_MAX_FAILURES": "1000"}).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def tenant_token(live: LiveServer) -> str:
-    """The tenant administrator's access token: one login (an argon2 check) per module."""
+def live_token(live: LiveServer) -> str:
+    """The live server's tenant administrator's access token: one login (an argon2 check)."""
     token = Api(live.url).login().token
     assert token is not None
     return token
 
 
 @pytest.fixture
-def api(live: LiveServer, tenant_token: str) -> Api:
+def live_api(live: LiveServer, live_token: str) -> Api:
+    """The live server's tenant administrator."""
     logged_in = Api(live.url)
-    logged_in.token = tenant_token
-    logged_in.http.headers["X-Authorization"] = f"Bearer {tenant_token}"
+    logged_in.token = live_token
+    logged_in.http.headers["X-Authorization"] = f"Bearer {live_token}"
     return logged_in
 
 
@@ -65,9 +79,12 @@ def make_profile(api: Api, strategy: str = ALLOW) -> tuple[dict[str, Any], str, 
     return response.json(), key, secret
 
 
-def provision(url: str, body: Any, **kwargs: Any) -> httpx.Response:
+def provision(to: str | httpx.Client, body: Any, **kwargs: Any) -> httpx.Response:
+    """``POST /api/v1/provision`` to a server's URL, or through a client of it."""
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return httpx.post(f"{url}/api/v1/provision", content=content, timeout=30, **kwargs)
+    if isinstance(to, str):
+        return httpx.post(f"{to}/api/v1/provision", content=content, timeout=30, **kwargs)
+    return to.post("/api/v1/provision", content=content, **kwargs)
 
 
 def device_named(api: Api, name: str) -> dict[str, Any]:
@@ -84,11 +101,11 @@ def server_attributes(api: Api, device: dict[str, Any]) -> dict[str, Any]:
     return {a["key"]: a["value"] for a in api.attributes(device["id"]["id"], "SERVER_SCOPE")}
 
 
-def test_create_new_device_with_a_generated_token(live: LiveServer, api: Api) -> None:
+def test_create_new_device_with_a_generated_token(anonymous: httpx.Client, api: Api) -> None:
     profile, key, secret = make_profile(api)
     name = unique("new")
-    response = provision(live.url, {"deviceName": name, "provisionDeviceKey": key,
-                                    "provisionDeviceSecret": secret})
+    response = provision(anonymous, {"deviceName": name, "provisionDeviceKey": key,
+                                     "provisionDeviceSecret": secret})
     assert response.status_code == 200
     body = response.json()
     assert list(body) == ["credentialsValue", "credentialsType", "status"]
@@ -105,19 +122,21 @@ def test_create_new_device_with_a_generated_token(live: LiveServer, api: Api) ->
     assert api.post_telemetry(token, {"temperature": 21}).status_code == 200
 
     # The name is taken now: FAILURE, and nothing changes.
-    again = provision(live.url, {"deviceName": name, "provisionDeviceKey": key,
-                                 "provisionDeviceSecret": secret})
+    again = provision(anonymous, {"deviceName": name, "provisionDeviceKey": key,
+                                  "provisionDeviceSecret": secret})
     assert again.status_code == 200
     assert again.json() == {"errorMsg": "Failed to provision device!", "status": "FAILURE"}
     assert credentials_of(api, device)["credentialsId"] == token
 
 
-def test_device_chosen_token_gateway_flag_and_generated_name(live: LiveServer, api: Api) -> None:
+def test_device_chosen_token_gateway_flag_and_generated_name(
+    anonymous: httpx.Client, api: Api
+) -> None:
     _, key, secret = make_profile(api)
     name, token = unique("gw"), unique("chosen-token")
-    body = provision(live.url, {"deviceName": f"  {name} ", "provisionDeviceKey": key,
-                                "provisionDeviceSecret": secret, "credentialsType": "ACCESS_TOKEN",
-                                "token": token, "gateway": True}).json()
+    body = provision(anonymous, {"deviceName": f"  {name} ", "provisionDeviceKey": key,
+                                 "provisionDeviceSecret": secret, "credentialsType": "ACCESS_TOKEN",
+                                 "token": token, "gateway": True}).json()
     assert body == {"credentialsValue": token, "credentialsType": "ACCESS_TOKEN",
                     "status": "SUCCESS"}
     device = device_named(api, name)  # the name was trimmed
@@ -126,21 +145,23 @@ def test_device_chosen_token_gateway_flag_and_generated_name(live: LiveServer, a
 
     # A token that another device has: FAILURE, and no device is left behind.
     other = unique("other")
-    clash = provision(live.url, {"deviceName": other, "provisionDeviceKey": key,
-                                 "provisionDeviceSecret": secret, "token": token}).json()
+    clash = provision(anonymous, {"deviceName": other, "provisionDeviceKey": key,
+                                  "provisionDeviceSecret": secret, "token": token}).json()
     assert clash["status"] == "FAILURE"
     assert api.http.get("/api/tenant/devices", params={"deviceName": other}).status_code == 404
 
     # No name: one of 20 alphanumerics is made up.
-    anonymous = provision(live.url, {"provisionDeviceKey": key, "provisionDeviceSecret": secret})
-    assert anonymous.json()["status"] == "SUCCESS"
+    unnamed = provision(anonymous, {"provisionDeviceKey": key, "provisionDeviceSecret": secret})
+    assert unnamed.json()["status"] == "SUCCESS"
     # A name that is blank once trimmed is a FAILURE.
-    blank = provision(live.url, {"deviceName": "   ", "provisionDeviceKey": key,
-                                 "provisionDeviceSecret": secret})
+    blank = provision(anonymous, {"deviceName": "   ", "provisionDeviceKey": key,
+                                  "provisionDeviceSecret": secret})
     assert blank.json()["status"] == "FAILURE"
 
 
-def test_pre_provisioned_device_gets_its_credentials_once(live: LiveServer, api: Api) -> None:
+def test_pre_provisioned_device_gets_its_credentials_once(
+    anonymous: httpx.Client, api: Api
+) -> None:
     profile, key, secret = make_profile(api, CHECK)
     name = unique("pre")
     created = api.http.post("/api/device", json={"name": name, "deviceProfileId": profile["id"]},
@@ -150,23 +171,23 @@ def test_pre_provisioned_device_gets_its_credentials_once(live: LiveServer, api:
     token = credentials_of(api, device)["credentialsId"]
     request = {"deviceName": name, "provisionDeviceKey": key, "provisionDeviceSecret": secret}
 
-    first = provision(live.url, request)
+    first = provision(anonymous, request)
     assert first.json() == {"credentialsValue": token, "credentialsType": "ACCESS_TOKEN",
                             "status": "SUCCESS"}
     assert server_attributes(api, device) == {"provisionState": "provisioned"}
-    assert provision(live.url, request).json() == {"errorMsg": "Failed to provision device!",
-                                                   "status": "FAILURE"}
+    assert provision(anonymous, request).json() == {"errorMsg": "Failed to provision device!",
+                                                    "status": "FAILURE"}
     # An unknown device, or one of another profile, is a FAILURE too (the secret was right).
-    assert provision(live.url, {**request, "deviceName": unique("nobody")}).json()["status"] \
+    assert provision(anonymous, {**request, "deviceName": unique("nobody")}).json()["status"] \
         == "FAILURE"
     elsewhere, _ = api.create_device()
-    assert provision(live.url, {**request, "deviceName": elsewhere["name"]}).json()["status"] \
+    assert provision(anonymous, {**request, "deviceName": elsewhere["name"]}).json()["status"] \
         == "FAILURE"
-    assert provision(live.url, {**request, "deviceName": ""}).json()["status"] == "FAILURE"
+    assert provision(anonymous, {**request, "deviceName": ""}).json()["status"] == "FAILURE"
 
 
 def test_pre_provisioned_credentials_go_out_once_under_concurrency(
-    live: LiveServer, api: Api
+    anonymous: httpx.Client, api: Api
 ) -> None:
     import concurrent.futures
 
@@ -175,7 +196,7 @@ def test_pre_provisioned_credentials_go_out_once_under_concurrency(
     api.http.post("/api/device", json={"name": name, "deviceProfileId": profile["id"]})
     request = {"deviceName": name, "provisionDeviceKey": key, "provisionDeviceSecret": secret}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda _: provision(live.url, request).json()["status"],
+        statuses = list(pool.map(lambda _: provision(anonymous, request).json()["status"],
                                  range(8)))
     assert sorted(statuses) == ["FAILURE"] * 7 + ["SUCCESS"]
 
@@ -187,31 +208,31 @@ def test_pre_provisioned_credentials_go_out_once_under_concurrency(
     {"provisionDeviceSecret": ""},
 ])
 def test_wrong_key_or_secret_is_not_found(
-    live: LiveServer, api: Api, wrong: dict[str, str]
+    anonymous: httpx.Client, api: Api, wrong: dict[str, str]
 ) -> None:
     _, key, secret = make_profile(api)
     name = unique("nf")
-    response = provision(live.url, {"deviceName": name, "provisionDeviceKey": key,
-                                    "provisionDeviceSecret": secret, **wrong})
+    response = provision(anonymous, {"deviceName": name, "provisionDeviceKey": key,
+                                     "provisionDeviceSecret": secret, **wrong})
     assert response.status_code == 200
     assert response.json() == {"errorMsg": "Provision data was not found!",
                                "status": "NOT_FOUND"}
     assert api.http.get("/api/tenant/devices", params={"deviceName": name}).status_code == 404
 
 
-def test_a_profile_that_does_not_provision_is_not_found(live: LiveServer, api: Api) -> None:
+def test_a_profile_that_does_not_provision_is_not_found(anonymous: httpx.Client, api: Api) -> None:
     profile, key, secret = make_profile(api)
     disabled = dict(profile, provisionType="DISABLED")
     assert api.http.post("/api/deviceProfile", json=disabled).status_code == 200
-    body = provision(live.url, {"deviceName": unique("d"), "provisionDeviceKey": key,
-                                "provisionDeviceSecret": secret}).json()
+    body = provision(anonymous, {"deviceName": unique("d"), "provisionDeviceKey": key,
+                                 "provisionDeviceSecret": secret}).json()
     assert body["status"] == "NOT_FOUND"
 
 
-def test_mqtt_basic_credentials(live: LiveServer, api: Api) -> None:
+def test_mqtt_basic_credentials(anonymous: httpx.Client, api: Api) -> None:
     _, key, secret = make_profile(api)
     name, client_id, username = unique("mqtt"), unique("client"), unique("user")
-    body = provision(live.url, {
+    body = provision(anonymous, {
         "deviceName": name, "provisionDeviceKey": key, "provisionDeviceSecret": secret,
         "credentialsType": "MQTT_BASIC", "clientId": client_id, "username": username,
         "password": "p1"}).json()
@@ -226,7 +247,7 @@ def test_mqtt_basic_credentials(live: LiveServer, api: Api) -> None:
     assert json.loads(stored["credentialsValue"]) == body["credentialsValue"]
 
     only_user = unique("only-user")
-    body = provision(live.url, {
+    body = provision(anonymous, {
         "deviceName": unique("mqtt"), "provisionDeviceKey": key,
         "provisionDeviceSecret": secret, "credentialsType": "MQTT_BASIC",
         "username": only_user}).json()
@@ -235,18 +256,18 @@ def test_mqtt_basic_credentials(live: LiveServer, api: Api) -> None:
     assert api.post_telemetry(only_user, {"a": 1}).status_code == 401
 
     # A client id with a password but no user name is refused, as ThingsBoard does.
-    body = provision(live.url, {
+    body = provision(anonymous, {
         "deviceName": unique("mqtt"), "provisionDeviceKey": key,
         "provisionDeviceSecret": secret, "credentialsType": "MQTT_BASIC",
         "clientId": "c", "password": "p"}).json()
     assert body["status"] == "FAILURE"
 
 
-def test_x509_certificate_credentials(live: LiveServer, api: Api) -> None:
+def test_x509_certificate_credentials(anonymous: httpx.Client, api: Api) -> None:
     _, key, secret = make_profile(api)
     pem = make_ca(unique("device")).cert_pem().decode()
     name = unique("x509")
-    body = provision(live.url, {
+    body = provision(anonymous, {
         "deviceName": name, "provisionDeviceKey": key, "provisionDeviceSecret": secret,
         "credentialsType": "X509_CERTIFICATE", "hash": pem}).json()
     assert body == {"credentialsValue": pem, "credentialsType": "X509_CERTIFICATE",
@@ -260,12 +281,12 @@ def test_x509_certificate_credentials(live: LiveServer, api: Api) -> None:
 
 
 def test_credentials_type_without_credentials_keeps_a_generated_token(
-    live: LiveServer, api: Api
+    anonymous: httpx.Client, api: Api
 ) -> None:
     _, key, secret = make_profile(api)
-    body = provision(live.url, {"deviceName": unique("d"), "provisionDeviceKey": key,
-                                "provisionDeviceSecret": secret,
-                                "credentialsType": "MQTT_BASIC"}).json()
+    body = provision(anonymous, {"deviceName": unique("d"), "provisionDeviceKey": key,
+                                 "provisionDeviceSecret": secret,
+                                 "credentialsType": "MQTT_BASIC"}).json()
     assert body["status"] == "SUCCESS" and body["credentialsType"] == "ACCESS_TOKEN"
 
 
@@ -274,14 +295,16 @@ def test_credentials_type_without_credentials_keeps_a_generated_token(
     b'{"provisionDeviceSecret":"s"}', b'{"provisionDeviceKey":"k"}',
     b'{"provisionDeviceKey":"k","provisionDeviceSecret":"s","credentialsType":"PIGEON"}',
 ])
-def test_malformed_requests_are_400(live: LiveServer, body: bytes) -> None:
-    response = provision(live.url, body)
+def test_malformed_requests_are_400(anonymous: httpx.Client, body: bytes) -> None:
+    response = provision(anonymous, body)
     assert response.status_code == 400
     error = response.json()
     assert error["status"] == 400 and error["errorCode"] == 31 and error["message"]
 
 
-def test_a_provision_request_is_small(live: LiveServer, api: Api) -> None:
+def test_a_provision_request_is_small(live: LiveServer, live_api: Api) -> None:
+    """Live: a chunked body (no Content-Length) is cut off on the bytes read."""
+    api = live_api
     # 64 KiB, whatever the device API's limit: whoever provisions is not known yet.
     _, key, secret = make_profile(api)
     padded = {"deviceName": unique("big"), "provisionDeviceKey": key,
@@ -295,23 +318,25 @@ def test_a_provision_request_is_small(live: LiveServer, api: Api) -> None:
     assert provision(live.url, padded).json()["status"] == "SUCCESS"
 
 
-def test_lenient_json_is_accepted(live: LiveServer, api: Api) -> None:
+def test_lenient_json_is_accepted(anonymous: httpx.Client, api: Api) -> None:
     _, key, secret = make_profile(api)
     body = f"{{deviceName: '{unique('lenient')}', provisionDeviceKey: '{key}', " \
            f"provisionDeviceSecret: '{secret}'}}"
-    assert provision(live.url, body).json()["status"] == "SUCCESS"
+    assert provision(anonymous, body).json()["status"] == "SUCCESS"
 
 
-def test_path_and_method(live: LiveServer) -> None:
-    wrong_method = httpx.get(f"{live.url}/api/v1/provision")
+def test_path_and_method(anonymous: httpx.Client) -> None:
+    wrong_method = anonymous.get("/api/v1/provision")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
-    assert httpx.post(f"{live.url}/api/v1/provision/", content=b"{}").status_code == 404
+    assert anonymous.post("/api/v1/provision/", content=b"{}").status_code == 404
     # "provision" is no token: the device routes below it are not provisioning.
-    assert httpx.post(f"{live.url}/api/v1/provision/telemetry",
-                      content=b'{"a":1}').status_code == 401
+    assert anonymous.post("/api/v1/provision/telemetry",
+                          content=b'{"a":1}').status_code == 401
 
 
-def test_thingsboard_sdk_provisions_and_then_sends(live: LiveServer, api: Api) -> None:
+def test_thingsboard_sdk_provisions_and_then_sends(live: LiveServer, live_api: Api) -> None:
+    """Live: the SDK makes its own connections (requests)."""
+    api = live_api
     _, key, secret = make_profile(api)
     name = unique("sdk")
     device = TBHTTPDevice.provision(live.url, name, key, secret)
@@ -325,6 +350,7 @@ def test_thingsboard_sdk_provisions_and_then_sends(live: LiveServer, api: Api) -
 
 
 def test_wrong_secrets_are_rate_limited_per_address(tmp_path: Path) -> None:
+    """Live: a second source address (127.0.0.2) takes a socket."""
     limited = LiveServer(tmp_path / "limited", env={
         "THINGPORT_PROVISION_MAX_FAILURES": "3", "THINGPORT_PROVISION_FAILURE_WINDOW": "60",
     }).start()

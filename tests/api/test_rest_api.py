@@ -1,19 +1,25 @@
-"""The tenant REST API, in ThingsBoard's shapes, against a live server."""
+"""The tenant REST API, in ThingsBoard's shapes, against an in-process app."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 
 from tests.api_client import Api
-from tests.live import SYSADMIN, TENANT_ADMIN, LiveServer
+from tests.in_process import serving
+from tests.live import SYSADMIN, TENANT_ADMIN
+from tests.seed import app_settings
+from thingport.app import create_app
 
 
-def test_login_returns_thingsboard_jwts(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/api/auth/login",
+def test_login_returns_thingsboard_jwts(anonymous: httpx.Client) -> None:
+    response = anonymous.post("/api/auth/login",
                           json={"username": TENANT_ADMIN[0], "password": TENANT_ADMIN[1]})
     assert response.status_code == 200
     pair = response.json()
@@ -22,7 +28,7 @@ def test_login_returns_thingsboard_jwts(server: LiveServer) -> None:
     assert claims["scopes"] == ["TENANT_ADMIN"]
     assert {"iat", "exp", "userId", "tenantId", "customerId"} <= set(claims)
     assert jwt.get_unverified_header(pair["token"])["alg"] == "HS256"
-    refreshed = httpx.post(f"{server.url}/api/auth/token",
+    refreshed = anonymous.post("/api/auth/token",
                            json={"refreshToken": pair["refreshToken"]})
     assert refreshed.status_code == 200
     assert set(refreshed.json()) == {"token", "refreshToken"}
@@ -30,8 +36,9 @@ def test_login_returns_thingsboard_jwts(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("body", [{"username": TENANT_ADMIN[0], "password": "wrong"},
                                   {"username": "nobody@example.com", "password": "x"}])
-def test_bad_login_is_401_with_thingsboard_error(server: LiveServer, body: dict[str, str]) -> None:
-    response = httpx.post(f"{server.url}/api/auth/login", json=body)
+def test_bad_login_is_401_with_thingsboard_error(anonymous: httpx.Client,
+                                                 body: dict[str, str]) -> None:
+    response = anonymous.post("/api/auth/login", json=body)
     assert response.status_code == 401
     error = response.json()
     assert error["message"] == "Invalid username or password"
@@ -39,16 +46,15 @@ def test_bad_login_is_401_with_thingsboard_error(server: LiveServer, body: dict[
     assert error["status"] == 401 and isinstance(error["timestamp"], int)
 
 
-def test_token_in_either_header_and_bad_tokens(server: LiveServer, api: Api) -> None:
-    me = httpx.get(f"{server.url}/api/auth/user",
-                   headers={"Authorization": f"Bearer {api.token}"})
+def test_token_in_either_header_and_bad_tokens(anonymous: httpx.Client, api: Api) -> None:
+    me = anonymous.get("/api/auth/user", headers={"Authorization": f"Bearer {api.token}"})
     assert me.status_code == 200
     assert me.json()["authority"] == "TENANT_ADMIN"
-    assert httpx.get(f"{server.url}/api/auth/user").status_code == 401
+    assert anonymous.get("/api/auth/user").status_code == 401
     claims = {"userId": str(uuid.uuid4()), "scopes": ["TENANT_ADMIN"], "iat": 1, "exp": 2**40}
     forged = jwt.encode(claims, "not-the-key-but-long-enough-for-hs256", algorithm="HS256")
-    assert httpx.get(f"{server.url}/api/auth/user",
-                     headers={"X-Authorization": f"Bearer {forged}"}).status_code == 401
+    assert anonymous.get("/api/auth/user",
+                         headers={"X-Authorization": f"Bearer {forged}"}).status_code == 401
 
 
 def test_device_lifecycle(api: Api) -> None:
@@ -129,9 +135,9 @@ def test_default_device_profile(api: Api) -> None:
     assert info["id"]["entityType"] == "DEVICE_PROFILE"
 
 
-def test_tenant_isolation(server: LiveServer, api: Api) -> None:
+def test_tenant_isolation(anonymous: httpx.Client, api: Api) -> None:
     device, token = api.create_device()
-    sysadmin = Api(server.url).login(*SYSADMIN)
+    sysadmin = api.clone().login(*SYSADMIN)
     tenant = sysadmin.http.post("/api/tenant", json={"title": f"Other {uuid.uuid4().hex[:6]}"})
     assert tenant.status_code == 200
     email = f"admin-{uuid.uuid4().hex[:6]}@other.example"
@@ -141,10 +147,10 @@ def test_tenant_isolation(server: LiveServer, api: Api) -> None:
     link = sysadmin.http.get(f"/api/user/{created.json()['id']['id']}/activationLink")
     assert link.status_code == 200
     activate_token = link.text.split("activateToken=")[1]
-    activated = httpx.post(f"{server.url}/api/noauth/activate",
+    activated = anonymous.post("/api/noauth/activate",
                            json={"activateToken": activate_token, "password": "secret-pass"})
     assert activated.status_code == 200 and "token" in activated.json()
-    other = Api(server.url).login(email, "secret-pass")
+    other = api.clone().login(email, "secret-pass")
     device_id = device["id"]["id"]
     assert other.http.get(f"/api/device/{device_id}").status_code == 404
     assert other.http.delete(f"/api/device/{device_id}").status_code == 404
@@ -230,7 +236,7 @@ def test_attribute_scopes_over_rest(api: Api) -> None:
     assert [a["key"] for a in api.attributes(device_id, "SERVER_SCOPE")] == ["srv"]
 
 
-def test_unknown_rest_path_and_method(server: LiveServer, api: Api) -> None:
+def test_unknown_rest_path_and_method(api: Api) -> None:
     assert api.http.get("/api/nothing/here").status_code == 404
     assert api.http.get("/api/nothing/here").json()["errorCode"] == 32
     wrong = api.http.put("/api/device", json={})
@@ -256,12 +262,16 @@ def test_bodies_nested_deeper_than_responses_can_hold_are_400(api: Api) -> None:
     assert saved.status_code == 200 and saved.json()["additionalInfo"] == info
 
 
-def test_concurrent_first_devices_of_a_tenant_all_succeed(fresh_server: LiveServer) -> None:
-    """The first devices of a new tenant race to create its default profile: none may fail."""
-    import concurrent.futures
+@pytest.fixture
+def first_start(tmp_path: Path) -> Iterator[Api]:
+    """The tenant administrator of an app of the test's own, started on an empty store."""
+    with serving(create_app(app_settings(tmp_path / "data"))) as transport:
+        yield Api.over(transport).login()
 
-    fresh_server.start()
-    api = Api(fresh_server.url).login()
+
+def test_concurrent_first_devices_of_a_tenant_all_succeed(first_start: Api) -> None:
+    """The first devices of a new tenant race to create its default profile: none may fail."""
+    api = first_start
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(
             lambda n: api.http.post("/api/device", json={"name": f"racer-{n}",
@@ -273,11 +283,11 @@ def test_concurrent_first_devices_of_a_tenant_all_succeed(fresh_server: LiveServ
     assert profiles == {"default", "sensor"}
 
 
-def test_tenant_admin_listing_pages_over_admins_only(server: LiveServer, api: Api) -> None:
+def test_tenant_admin_listing_pages_over_admins_only(api: Api) -> None:
     """Customer users of the tenant neither appear nor count in the pages."""
     api.create_customer_user()
     api.create_customer_user()
-    sysadmin = Api(server.url).login(*SYSADMIN)
+    sysadmin = api.clone().login(*SYSADMIN)
     me = api.http.get("/api/auth/user").json()
     tenant_id = me["tenantId"]["id"]
     page = sysadmin.http.get(f"/api/tenant/{tenant_id}/users",

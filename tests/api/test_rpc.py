@@ -1,4 +1,5 @@
-"""Server-side RPC over the HTTP device API, and its REST side, against a live server."""
+"""Server-side RPC over the HTTP device API, and its REST side, against in-process apps (and a
+live server for clients that leave mid-poll: only a closed socket tells the server so)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.conftest import logged_in
 from tests.api_client import Api
-from tests.live import LiveServer
+from tests.in_process import InProcess, serving
+from tests.seed import Seed, app_settings
 from tests.waiting import open_long_polls, until, waiting_while
+from thingport.app import create_app
 
 pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
 
@@ -30,7 +34,8 @@ def soon(ms: int = 800) -> int:
 def test_two_way_command_to_a_polling_device(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
     poll = waiting_while(api.base_url, "rpc", lambda: pool.submit(
-        api.device_get, token, "rpc", params={"timeout": 10000}))
+        api.device_get, token, "rpc", params={"timeout": 10000}),
+        **api.client_options)
     call = pool.submit(api.http.post, f"/api/plugins/rpc/twoway/{device_id}",
                        json={"method": "setGpio", "params": {"pin": 7, "value": 1}})
     command = poll.result(10)
@@ -46,7 +51,8 @@ def test_two_way_command_to_a_polling_device(api: Api, device: tuple[str, str]) 
 def test_one_way_returns_once_delivered(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
     call = waiting_while(api.base_url, "rpc_outcome", lambda: pool.submit(
-        api.http.post, f"/api/rpc/oneway/{device_id}", json={"method": "reboot", "params": None}))
+        api.http.post, f"/api/rpc/oneway/{device_id}", json={"method": "reboot", "params": None}),
+        **api.client_options)
     command = api.device_get(token, "rpc", params={"timeout": 5000})
     assert command.json() == {"id": 1, "method": "reboot", "params": None}
     assert call.result(10).status_code == 200
@@ -153,18 +159,20 @@ def test_timeouts_v1_408_and_409_v2_504(api: Api, device: tuple[str, str]) -> No
 def test_device_deleted_while_polling_gets_403(api: Api, device: tuple[str, str]) -> None:
     device_id, token = device
     poll = waiting_while(api.base_url, "rpc", lambda: pool.submit(
-        api.device_get, token, "rpc", params={"timeout": 10000}))
+        api.device_get, token, "rpc", params={"timeout": 10000}),
+        **api.client_options)
     updates = waiting_while(api.base_url, "attributes", lambda: pool.submit(
-        api.device_get, token, "attributes/updates", params={"timeout": 10000}))
+        api.device_get, token, "attributes/updates", params={"timeout": 10000}),
+        **api.client_options)
     assert api.http.delete(f"/api/device/{device_id}").status_code == 200
     assert poll.result(10).status_code == 403
     assert updates.result(10).status_code == 403
 
 
-def test_a_client_that_leaves_mid_poll_does_not_swallow_the_next_command(
-    api: Api, device: tuple[str, str]
-) -> None:
-    device_id, token = device
+def test_a_client_that_leaves_mid_poll_does_not_swallow_the_next_command(live_api: Api) -> None:
+    api = live_api
+    created, token = api.create_device()
+    device_id = created["id"]["id"]
     before = open_long_polls(api.base_url, "rpc")
     with pytest.raises(httpx.ReadTimeout):
         api.device_get(token, "rpc", params={"timeout": 30000}, timeout=0.3)
@@ -180,23 +188,23 @@ def test_a_client_that_leaves_mid_poll_does_not_swallow_the_next_command(
     assert command.status_code == 200 and command.json()["method"] == "later"
 
 
-def test_queued_commands_and_ids_survive_a_restart(fresh_server: LiveServer) -> None:
-    fresh_server.start()
-    api = Api(fresh_server.url).login()
-    device, token = api.create_device()
-    device_id = device["id"]["id"]
-    for n in range(2):
+def test_queued_commands_and_ids_survive_a_restart(tmp_path: Path, seed: Seed) -> None:
+    settings = app_settings(seed.copy_to(tmp_path / "data"))
+    with serving(create_app(settings)) as transport:
+        api = logged_in(Api.over(transport))
+        device, token = api.create_device()
+        device_id = device["id"]["id"]
+        for n in range(2):
+            api.http.post(f"/api/rpc/twoway/{device_id}", json={
+                "method": f"m{n}", "params": {}, "persistent": True, "timeout": 600000})
+        assert api.device_get(token, "rpc", params={"timeout": 2000}).json()["id"] == 1
+    with serving(create_app(settings)) as transport:
+        api = logged_in(Api.over(transport))
+        assert api.device_get(token, "rpc", params={"timeout": 2000}).json() == {
+            "id": 2, "method": "m1", "params": {}}
         api.http.post(f"/api/rpc/twoway/{device_id}", json={
-            "method": f"m{n}", "params": {}, "persistent": True, "timeout": 600000})
-    assert api.device_get(token, "rpc", params={"timeout": 2000}).json()["id"] == 1
-    fresh_server.stop()
-    fresh_server.start()
-    api = Api(fresh_server.url).login()
-    assert api.device_get(token, "rpc", params={"timeout": 2000}).json() == {
-        "id": 2, "method": "m1", "params": {}}
-    api.http.post(f"/api/rpc/twoway/{device_id}", json={
-        "method": "m2", "params": {}, "persistent": True})
-    assert api.device_get(token, "rpc", params={"timeout": 2000}).json()["id"] == 3
+            "method": "m2", "params": {}, "persistent": True})
+        assert api.device_get(token, "rpc", params={"timeout": 2000}).json()["id"] == 3
 
 
 def test_client_side_rpc_get_current_time(api: Api, device: tuple[str, str]) -> None:
@@ -230,24 +238,23 @@ def test_client_side_rpc_answered_by_a_subscribed_application(
 
 
 @pytest.fixture(scope="module")
-def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(Path(tmp_path_factory.mktemp("impatient")),
-                      env={"CLIENT_SIDE_RPC_TIMEOUT": "500"}).start()
-    yield live
-    live.stop()
+def impatient_server(tmp_path_factory: pytest.TempPathFactory, seed: Seed) -> Iterator[InProcess]:
+    directory = seed.copy_to(Path(tmp_path_factory.mktemp("impatient")))
+    with serving(create_app(app_settings(directory, client_rpc_timeout_ms=500))) as transport:
+        yield transport
 
 
-def test_client_side_rpc_nobody_answers_is_408(impatient_server: LiveServer) -> None:
-    api = Api(impatient_server.url).login()
+def test_client_side_rpc_nobody_answers_is_408(impatient_server: InProcess) -> None:
+    api = logged_in(Api.over(impatient_server))
     _, token = api.create_device()
     response = api.device_post(token, "rpc", {"method": "askNobody", "params": {}})
     assert response.status_code == 408 and response.content == b""
 
 
-def test_an_application_that_leaves_its_poll_does_not_swallow_a_request(
-    api: Api, device: tuple[str, str]
-) -> None:
-    device_id, token = device
+def test_an_application_that_leaves_its_poll_does_not_swallow_a_request(live_api: Api) -> None:
+    api = live_api
+    created, token = api.create_device()
+    device_id = created["id"]["id"]
     before = open_long_polls(api.base_url, "client_rpc_requests")
     with pytest.raises(httpx.ReadTimeout):
         api.http.get(f"/api/plugins/rpc/client/{device_id}", params={"timeout": 30000},
