@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from tests.api_client import Api
 from tests.live import LiveServer
+from tests.numbered_writes import NumberedWrites
 from tests.processes import children, client_port, holder
 
 WORKERS = 2
@@ -167,51 +167,21 @@ def test_a_worker_killed_mid_load_loses_nothing_acknowledged_and_is_replaced(
 ) -> None:
     api = Api(server.url).login()
     device, token = api.create_device("durable")
-    url = f"{server.url}/api/v1/{token}/telemetry"
-    acknowledged: list[int] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    next_seq = iter(range(1, 10**9))
-
-    def writer() -> None:
-        while not stop.is_set():
-            # A new connection each time, so that the load reaches every worker.
-            with lock:
-                seq = next(next_seq)
-            try:
-                response = httpx.post(url, json={"ts": seq, "values": {"seq": seq}}, timeout=5)
-            except httpx.HTTPError:
-                continue  # that worker died under this request: no promise was made
-            if response.status_code == 200:
-                with lock:
-                    acknowledged.append(seq)
-
-    threads = [threading.Thread(target=writer) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_until(lambda: len(acknowledged) >= 200, 10)
+    load = NumberedWrites(f"{server.url}/api/v1/{token}/telemetry", threads=8,
+                          new_connection_each=True)
+    with load:
+        wait_until(lambda: len(load) >= 200, 10)
         assert server.process is not None
         workers = children(server.process.pid)
         victim = next(pid for pid in workers if pid in serving(server)
                       and os.path.exists(f"/proc/{pid}") and holds_listener(pid))
         os.kill(victim, signal.SIGKILL)
-        before = len(acknowledged)
+        before = len(load)
         # A new worker takes its place, and the load goes on.
         wait_until(lambda: any(holds_listener(p) for p in children(server.process.pid)
                                if p != victim), 10)
-        wait_until(lambda: len(acknowledged) >= before + 200, 10)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    stored = api.http.get(
-        f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/timeseries",
-        params={"keys": "seq", "startTs": 0, "endTs": 10**9, "limit": 10**6,
-                "useStrictDataTypes": "true"},
-    ).json()
-    kept = {point["value"] for point in stored["seq"]}
-    lost = sorted(set(acknowledged) - kept)
+        wait_until(lambda: len(load) >= before + 200, 10)
+    lost = load.lost(api, device["id"]["id"])
     assert not lost, f"{len(lost)} acknowledged writes were lost, e.g. {lost[:10]}"
     assert "exited with -9; starting another" in server.log()
 

@@ -4,37 +4,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from thingport.bus import MemoryBus
 from thingport.domain.model import Authority, Customer, Device, PageLink, Tenant, User
 from thingport.errors import BadRequest, NotFound, PermissionDenied
 from thingport.services import Services
 from thingport.services.auth import Principal
 from thingport.services.channels import DEVICE_CHANGED, TENANT_PROFILES_CHANGED
 from thingport.services.users import UserDraft
-from thingport.settings import Settings
-from thingport.store.sqlite import SQLiteStore
 
 SYS, TENANT, CUSTOMER = Authority.SYS_ADMIN, Authority.TENANT_ADMIN, Authority.CUSTOMER_USER
 PAGE = PageLink(100, 0)
-
-
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[Services]:
-    services = Services.build(SQLiteStore(str(tmp_path / "rules.db")), MemoryBus(), Settings(),
-                              "k" * 32)
-    await services.store.open()
-    await services.bus.start()
-    try:
-        yield services
-    finally:
-        await services.bus.stop()
-        await services.store.close()
 
 
 @dataclass

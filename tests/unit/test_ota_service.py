@@ -7,13 +7,10 @@ import dataclasses
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from thingport.bus import MemoryBus
 from thingport.domain.model import (
     AttributeScope,
     ChecksumAlgorithm,
@@ -26,25 +23,10 @@ from thingport.domain.model import (
 from thingport.errors import BadRequest, PayloadTooLarge
 from thingport.services import Services, ota
 from thingport.services.ota import ReadBytes, chunk_range
-from thingport.settings import Settings
 from thingport.store.base import OTA_CHUNK_SIZE
-from thingport.store.sqlite import SQLiteStore
 
 FIRMWARE = OtaPackageType.FIRMWARE
 SOFTWARE = OtaPackageType.SOFTWARE
-
-
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[Services]:
-    services = Services.build(SQLiteStore(str(tmp_path / "ota.db")), MemoryBus(), Settings(),
-                              "k" * 32)
-    await services.store.open()
-    await services.bus.start()
-    try:
-        yield services
-    finally:
-        await services.bus.stop()
-        await services.store.close()
 
 
 @pytest.fixture
