@@ -44,14 +44,14 @@ class NumberedWrites:
             thread.join()
 
     def _write(self) -> None:
-        client = httpx.Client(timeout=5)
-        try:
+        # "Connection: close" makes the next request open a new connection, from the same
+        # client: a new client per request would make an SSL context each time, tens of ms of
+        # CPU that starved the load on a busy machine.
+        headers = {"Connection": "close"} if self.new_connection_each else {}
+        with httpx.Client(timeout=5, headers=headers) as client:
             while not self._stop.is_set():
                 with self._lock:
                     seq = next(self._numbers)
-                if self.new_connection_each:
-                    client.close()
-                    client = httpx.Client(timeout=5)
                 try:
                     response = client.post(self.url, json={"ts": seq, "values": {"seq": seq}})
                 except httpx.HTTPError:
@@ -59,8 +59,6 @@ class NumberedWrites:
                 if response.status_code == 200:
                     with self._lock:
                         self.acknowledged.append(seq)
-        finally:
-            client.close()
 
     def lost(self, api: Api, device_id: str) -> list[int]:
         """The acknowledged numbers that ``api`` cannot find in the device's history."""
