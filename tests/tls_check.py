@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.certs import Issued, make_ca
 from thingport.errors import ConfigError
-from thingport.tls import TlsConfig, build_ssl_context
+from thingport.settings import TlsConfig
+from thingport.tls import build_ssl_context
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,10 +27,10 @@ from thingport.errors import ConfigError
 from thingport.http.forwarded import ForwardedHeaders, TrustedProxies
 from thingport.http.limits import HttpLimits, LimitedHttpToolsProtocol, connection_cap
 from thingport.log_config import configure_logging
-from thingport.settings import Settings
+from thingport.settings import Settings, TlsConfig
 from thingport.store import sqlite_path
 from thingport.store.sqlite.lock import check_free
-from thingport.tls import TlsConfig, build_ssl_context
+from thingport.tls import build_ssl_context
 
 log = logging.getLogger("uvicorn.error")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,16 +20,15 @@ from tests.live import LiveServer
 TIMEOUT_S = 10.0
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("unread")).start()
-    yield server
-    server.stop()
+@pytest.fixture
+def live(server: LiveServer) -> LiveServer:
+    """The session's shared server: these tests only make devices of their own."""
+    return server
 
 
-@pytest.fixture(scope="module")
-def token(live: LiveServer) -> str:
-    return Api(live.url).login().create_device()[1]
+@pytest.fixture
+def token(live_api: Api) -> str:
+    return live_api.create_device()[1]
 
 
 def read_response(conn: socket.socket, data: bytes = b"") -> tuple[int, bytes]:

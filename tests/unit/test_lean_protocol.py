@@ -15,7 +15,7 @@ from thingport.http.asgi import DISCONNECT_EXTENSION
 from thingport.http.lean import LeanEvent, LeanFlowControl, Pipeline
 from thingport.http.limits import LimitedHttpToolsProtocol
 from thingport.server import ThingportConfig
-from thingport.tls import TlsConfig
+from thingport.settings import TlsConfig
 
 GET = b"GET /api/v1/token/rpc?timeout=60000 HTTP/1.1\r\nHost: x\r\n\r\n"
 

@@ -27,7 +27,8 @@ from tests.tls_check import (
     write,
 )
 from thingport.errors import ConfigError
-from thingport.tls import TlsConfig, build_ssl_context
+from thingport.settings import TlsConfig
+from thingport.tls import build_ssl_context
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """HTTPS configured the ThingsBoard way, from the ``SSL_*`` environment variables.
 
-`TlsConfig` (declared with the other settings in ``thingport.settings``, and named here too)
-holds the variables ThingsBoard's HTTP transport reads (spec §1.9, decision 10), with
-ThingsBoard's defaults. `build_ssl_context` turns them into a server `ssl.SSLContext`
-for uvicorn, from PEM files or a PKCS#12 keystore. Every problem becomes a one-line `ConfigError`
-that names the variable to fix, so that a bad path or password stops the server at start.
+``thingport.settings.TlsConfig`` (declared with the other settings) holds the variables
+ThingsBoard's HTTP transport reads (spec §1.9, decision 10), with ThingsBoard's defaults.
+`build_ssl_context` turns them into a server `ssl.SSLContext` for uvicorn, from PEM files or a
+keystore (PKCS#12, or JKS and JCEKS with the ``jks`` extra: ``thingport.tls.keystores``).
+Every problem becomes a one-line `ConfigError` that names the variable to fix, so that a bad
+path or password stops the server at start.
 
 Python's ``ssl`` module can load certificates and keys only from files. The material is therefore
 parsed and checked with ``cryptography`` first (which gives precise errors), then written to one
@@ -19,16 +20,7 @@ import ssl
 from typing import get_args
 
 from thingport.errors import ConfigError
-from thingport.settings import (
-    TB_KEY_PASSWORD,
-    TB_PEM_KEY_PASSWORD,
-    CredentialsType,
-    KeyStoreType,
-    TlsConfig,
-)
-
-__all__ = ["TB_KEY_PASSWORD", "TB_PEM_KEY_PASSWORD", "CredentialsType", "KeyStoreType",
-           "TlsConfig", "build_ssl_context"]
+from thingport.settings import CredentialsType, TlsConfig
 
 
 def build_ssl_context(config: TlsConfig) -> ssl.SSLContext:

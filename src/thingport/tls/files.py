@@ -26,7 +26,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from thingport.tls import TB_PEM_KEY_PASSWORD, TlsConfig, _fail
+from thingport.settings import TB_PEM_KEY_PASSWORD, TlsConfig
+from thingport.tls import _fail
 from thingport.tls.keystores import read_keystore
 
 logger = logging.getLogger("thingport.tls")

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from thingport.tls import TB_KEY_PASSWORD, TlsConfig, _fail
+from thingport.settings import TB_KEY_PASSWORD, TlsConfig
+from thingport.tls import _fail
 
 __all__ = ["KeyEntry", "read_keystore"]
 
