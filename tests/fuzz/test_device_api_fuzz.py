@@ -61,52 +61,37 @@ def query_strings(names: list[str], good: dict[str, list[str]]) -> st.SearchStra
     )
 
 
-@st.composite
-def device_requests(draw: st.DrawFn, made: entities.Entities) -> Request:
+ROUTES = ["POST telemetry", "POST attributes", "GET attributes", "GET attributes/updates",
+          "POST rpc", "GET rpc", "POST rpc/{id}", "POST claim", "GET firmware", "GET software",
+          "POST provision"]
+
+
+def device_requests(made: entities.Entities) -> st.SearchStrategy[Request]:
     """One request on the device API: a route (rarely a wrong method), a token (often the real
-    one), a query and a body fit for the route, or not."""
-    token = made.device_token
-    if draw(st.integers(0, 3)) == 0:  # a quarter with a wrong one
-        token = draw(st.one_of(
-            st.sampled_from(["no-such-token", "a" * 1000, "%00", "%2F", "..", "%E2%82",
-                             "provision"]),
-            st.text(min_size=1, max_size=30).map(lambda text: quote(text, safe="")),
-        ))
-    route = draw(st.sampled_from([
-        "POST telemetry", "POST attributes", "GET attributes", "GET attributes/updates",
-        "POST rpc", "GET rpc", "POST rpc/{id}", "POST claim", "GET firmware", "GET software",
-        "POST provision",
-    ]))
-    method, action = route.split(" ")
-    if draw(st.integers(0, 19)) == 0:
-        method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]))
-    limit = DEVICE_LIMIT
-    query = ""
-    body_shapes: st.SearchStrategy[object] = payloads.values
-    if action == "telemetry":
-        body_shapes = payloads.telemetry
-    elif action == "attributes" and method == "GET":
-        query = draw(query_strings(["clientKeys", "sharedKeys", "allClientKeys", "allSharedKeys"],
-                                   {}))
-    elif action in ("attributes/updates", "rpc") and method == "GET":
-        query = draw(query_strings(["timeout"], {"timeout": ["1", "-5", "50", "0"]}))
-    elif action == "rpc":
-        body_shapes = payloads.objects_with(["method", "params"], ("params",))
-        limit = RPC_LIMIT
-    elif action == "rpc/{id}":
-        action = "rpc/" + draw(st.one_of(
-            st.integers(-(2**70), 2**70).map(str), st.integers(0, 100).map(str),
-            st.text(min_size=1, max_size=10).map(lambda text: quote(text, safe=""))))
-        limit = RPC_LIMIT
-    elif action == "claim":
-        body_shapes = payloads.objects_with(["secretKey", "durationMs"], ("durationMs",))
-    elif action in ("firmware", "software"):
-        title, version = made.firmware
-        query = draw(query_strings(["title", "version", "size", "chunk"], {
-            "title": [title], "version": [version], "size": ["0", "1", "10", "100000"],
-            "chunk": ["0", "1", "3", "100000"]}))
-    elif action == "provision":
-        body_shapes = st.one_of(
+    one), a query and a body fit for the route, or not.
+
+    Every strategy is built here, once: hypothesis validates a strategy the first time it draws
+    from it, and building them in each draw made that most of the test's time."""
+    wrong_tokens = st.one_of(
+        st.sampled_from(["no-such-token", "a" * 1000, "%00", "%2F", "..", "%E2%82",
+                         "provision"]),
+        st.text(min_size=1, max_size=30).map(lambda text: quote(text, safe="")),
+    )
+    title, version = made.firmware
+    attribute_keys = query_strings(
+        ["clientKeys", "sharedKeys", "allClientKeys", "allSharedKeys"], {})
+    poll_timeouts = query_strings(["timeout"], {"timeout": ["1", "-5", "50", "0"]})
+    chunks = query_strings(["title", "version", "size", "chunk"], {
+        "title": [title], "version": [version], "size": ["0", "1", "10", "100000"],
+        "chunk": ["0", "1", "3", "100000"]})
+    rpc_ids = st.one_of(
+        st.integers(-(2**70), 2**70).map(str), st.integers(0, 100).map(str),
+        st.text(min_size=1, max_size=10).map(lambda text: quote(text, safe="")))
+    shapes: dict[str, st.SearchStrategy[object]] = {
+        "telemetry": payloads.telemetry,
+        "rpc": payloads.objects_with(["method", "params"], ("params",)),
+        "claim": payloads.objects_with(["secretKey", "durationMs"], ("durationMs",)),
+        "provision": st.one_of(
             payloads.objects_with(["deviceName", "provisionDeviceKey", "provisionDeviceSecret",
                                    "credentialsType", "token", "clientId", "username",
                                    "password", "hash"]),
@@ -117,17 +102,50 @@ def device_requests(draw: st.DrawFn, made: entities.Entities) -> Request:
             }, optional={"credentialsType": st.sampled_from(
                 ["ACCESS_TOKEN", "MQTT_BASIC", "X509_CERTIFICATE", "LWM2M", ""]) | payloads.values,
                 "token": payloads.values}),
-        )
-    path = "/api/v1/provision" if action == "provision" else f"/api/v1/{token}/{action}"
-    body = b""
-    if method in ("POST", "PUT", "PATCH") or draw(st.integers(0, 9)) == 0:
-        body = draw(payloads.oversized(limit) if draw(st.integers(0, 29)) == 0
-                    else payloads.bodies(body_shapes))
-    headers = {}
-    content_type = draw(payloads.content_types)
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    return Request(method, path, query, headers, body, chunked=bool(body) and draw(st.booleans()))
+        ),
+    }
+    bodies = {action: payloads.bodies(shape) for action, shape in shapes.items()}
+    any_body = payloads.bodies(payloads.values)
+    oversized = {limit: payloads.oversized(limit) for limit in (DEVICE_LIMIT, RPC_LIMIT)}
+    methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+
+    @st.composite
+    def device_request(draw: st.DrawFn) -> Request:
+        token = made.device_token
+        if draw(st.integers(0, 3)) == 0:  # a quarter with a wrong one
+            token = draw(wrong_tokens)
+        route = draw(st.sampled_from(ROUTES))
+        method, action = route.split(" ")
+        if draw(st.integers(0, 19)) == 0:
+            method = draw(methods)
+        limit = DEVICE_LIMIT
+        query = ""
+        body_shape = action
+        if action == "attributes" and method == "GET":
+            query = draw(attribute_keys)
+        elif action in ("attributes/updates", "rpc") and method == "GET":
+            query = draw(poll_timeouts)
+            body_shape = ""
+        elif action == "rpc":
+            limit = RPC_LIMIT
+        elif action == "rpc/{id}":
+            action = "rpc/" + draw(rpc_ids)
+            limit = RPC_LIMIT
+        elif action in ("firmware", "software"):
+            query = draw(chunks)
+        path = "/api/v1/provision" if action == "provision" else f"/api/v1/{token}/{action}"
+        body = b""
+        if method in ("POST", "PUT", "PATCH") or draw(st.integers(0, 9)) == 0:
+            body = draw(oversized[limit] if draw(st.integers(0, 29)) == 0
+                        else bodies.get(body_shape, any_body))
+        headers = {}
+        content_type = draw(payloads.content_types)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        chunked = bool(body) and draw(st.booleans())
+        return Request(method, path, query, headers, body, chunked)
+
+    return device_request()
 
 
 def _chunks(body: bytes) -> Iterator[bytes]:
