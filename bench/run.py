@@ -377,6 +377,9 @@ class Result:
     stored_share: float = 0.0  # stored / acknowledged_total
     latest: Any = None
     errors: dict[str, Any] = field(default_factory=dict)
+    #: thingport's writer during the measured run (``writer_stats``): its transactions and
+    #: the longest of them, which every write queued meanwhile waits for.
+    writer: dict[str, Any] = field(default_factory=dict)
 
 
 def fill(result: Result, warmup: WrkRun | None, run: WrkRun) -> Result:
@@ -572,6 +575,46 @@ class Thingport(Server):
         return asyncio.run(asyncio.wait_for(count_all(), timeout))
 
 
+#: The writer's histograms in thingport's /metrics: its transactions of writes, and the merges
+#: of the sample log into the history table (SQLite), each holding the writer while it runs.
+WRITER_HISTOGRAMS = {"commit": "thingport_store_commit_duration_seconds",
+                     "merge": "thingport_store_merge_duration_seconds"}
+
+
+def writer_histograms(url: str) -> dict[str, dict[float, float]]:
+    """Cumulative bucket counts (upper bound in s -> count) of ``WRITER_HISTOGRAMS``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics", timeout=30).text
+    buckets: dict[str, dict[float, float]] = {name: {} for name in WRITER_HISTOGRAMS}
+    names = {metric: name for name, metric in WRITER_HISTOGRAMS.items()}
+    for family in text_string_to_metric_families(text):
+        name = names.get(family.name)
+        for sample in family.samples if name else ():
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets[name][bound] = buckets[name].get(bound, 0) + sample.value
+    return buckets
+
+
+def writer_stats(before: dict[str, dict[float, float]],
+                 after: dict[str, dict[float, float]]) -> dict[str, Any]:
+    """For each histogram, over the measured run: how many, the bucket holding the 99th
+    percentile and the bucket of the longest (upper bounds in ms)."""
+    stats: dict[str, Any] = {}
+    for name, buckets in after.items():
+        counts = sorted((bound, count - before.get(name, {}).get(bound, 0))
+                        for bound, count in buckets.items())
+        total = counts[-1][1] if counts else 0
+        if not total:
+            stats[name] = {"count": 0}
+            continue
+        p99 = next(bound for bound, count in counts if count >= 0.99 * total)
+        longest = next(bound for bound, count in counts if count >= total)
+        stats[name] = {"count": int(total), "p99_le_ms": p99 * 1000, "max_le_ms": longest * 1000}
+    return stats
+
+
 def bench_thingport(children: Children, root: Path, scenario: Scenario,
                     opts: argparse.Namespace, profile_dir: Path | None) -> Result:
     result = Result("thingport", scenario.name, scenario.samples)
@@ -593,12 +636,14 @@ def bench_thingport(children: Children, root: Path, scenario: Scenario,
                              connections=opts.connections, threads=opts.threads,
                              server_pid=server.pid)
         profiler = start_profiler(children, server.pid, opts, profile_dir, root.name)
+        writer_before = writer_histograms(server.url)
         run = run_wrk(children, script, server.url, script_args, duration=opts.duration,
                       connections=opts.connections, threads=opts.threads, server_pid=server.pid)
         if profiler is not None:
             raw = profile_dir is not None and opts.profile_format == "raw"
             finish_profiler(profiler, profile_dir / f"{root.name}.txt"
                             if raw and profile_dir else None)
+        result.writer = writer_stats(writer_before, writer_histograms(server.url))
         fill(result, warmup, run)
         # The latest value of the first device (of the first 20) that got a request.
         for device_id in ids[:20]:
@@ -1085,7 +1130,10 @@ def summary_line(r: Result) -> str:
             f"server CPU {r.server_cpu_percent:.0f}%, writes {r.server_write_mb_per_s:.1f} MB/s "
             f"({r.written_bytes_per_sample:.0f} B/sample), "
             f"other CPU {r.other_cpu_percent:.0f}%, stored {r.stored}/{r.acknowledged_total}"
-            + (" NOISY" if r.noisy else ""))
+            + (" NOISY" if r.noisy else "")
+            + "".join(f"; {name}s {w['count']}" + (
+                f" (p99 <= {w['p99_le_ms']:g} ms, longest <= {w['max_le_ms']:g} ms)"
+                if w["count"] else "") for name, w in r.writer.items()))
 
 
 def cleanup(tmp: Path, keep: bool) -> None:
