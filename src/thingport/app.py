@@ -22,7 +22,7 @@ from thingport.api import routes, ws
 from thingport.api.errors import exception_handlers
 from thingport.bus import Bus, bus_from_url
 from thingport.domain.kv_json import ConverterConfig
-from thingport.errors import ConfigError
+from thingport.errors import ConfigError, StoreUnavailable
 from thingport.http.asgi import Receive, Scope, Send
 from thingport.http.drain import UNAUTHENTICATED_DRAIN_BYTES, DrainUnreadBody
 from thingport.lifecycle import Lifecycle
@@ -78,14 +78,25 @@ SWEEP_INTERVAL_S = 1.0
 async def sweep(services: Services) -> None:
     """Run for the server's lifetime: finish what has expired (every node may do this; each
     change is a compare-and-set in the store)."""
+    unavailable = False  # the store cannot write now (a full disk): said once, not each time
     while True:
         await asyncio.sleep(SWEEP_INTERVAL_S)
         try:
             await services.rpc.expire()
             await services.client_rpc.forget_expired()
             await services.ota.sweep()
+        except StoreUnavailable as exc:
+            if not unavailable:
+                log.warning("expiry sweep failed (%s); it runs again once the store can "
+                            "write", exc)
+            unavailable = True
+            continue
         except Exception:
             log.exception("expiry sweep failed; trying again")
+            continue
+        if unavailable:
+            log.warning("expiry sweep works again")
+        unavailable = False
 
 
 #: How often the store's upkeep runs (partitions ahead, retention); it also runs at open.
@@ -98,6 +109,8 @@ async def maintain(services: Services) -> None:
     while True:
         try:
             await services.store.maintain()
+        except StoreUnavailable as exc:  # a full disk, say: expected, no traceback
+            log.warning("store maintenance failed (%s); trying again in an hour", exc)
         except Exception:
             log.exception("store maintenance failed; trying again in an hour")
         await asyncio.sleep(MAINTAIN_INTERVAL_S)

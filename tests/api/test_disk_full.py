@@ -10,11 +10,13 @@ the same error path a full disk takes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 
 from tests.api.conftest import login
 from tests.live import SYSADMIN, TENANT_ADMIN
+from thingport import app as app_module
 from thingport.app import create_app
 from thingport.settings import Settings
 from thingport.store.sqlite import SQLiteStore, writer
@@ -83,12 +86,34 @@ class Disk:
         await self.store._write(op)
 
 
+class Sweeps:
+    """Counts the expiry sweeps' runs (``app.sweep``), however each ends."""
+
+    def __init__(self, services: Any) -> None:
+        self.count = 0
+        expire = services.rpc.expire
+
+        async def counted() -> Any:
+            self.count += 1
+            return await expire()
+
+        services.rpc.expire = counted
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.count < count:
+            assert asyncio.get_running_loop().time() < deadline, "the sweep did not run"
+            await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Disk]]:
+                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Disk, Sweeps]]:
     # No timed merge: the samples posted before the disk fills stay in the sample log, so the
     # read afterwards has to serve them without merging.
     monkeypatch.setattr(writer, "MERGE_INTERVAL_S", 3600.0)
+    # The expiry sweep, often: it runs while the disk is full.
+    monkeypatch.setattr(app_module, "SWEEP_INTERVAL_S", 0.01)
     with small_disk(tmp_path / "disk") as mounted:
         settings = Settings(
             data_dir=str(tmp_path / "disk"), jwt_signing_key="k" * 48,
@@ -100,7 +125,8 @@ async def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             store = app.rest.state.services.store
             assert isinstance(store, SQLiteStore)
             try:
-                yield client, Disk(tmp_path / "disk", mounted, store)
+                yield client, Disk(tmp_path / "disk", mounted, store), Sweeps(
+                    app.rest.state.services)
             finally:
                 await client.aclose()
 
@@ -112,9 +138,9 @@ async def history(client: httpx.AsyncClient, device_id: str, key: str) -> httpx.
 
 
 async def test_a_full_disk_is_a_503_reads_go_on_and_writes_come_back(
-    server: tuple[httpx.AsyncClient, Disk], caplog: pytest.LogCaptureFixture
+    server: tuple[httpx.AsyncClient, Disk, Sweeps], caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, disk = server
+    client, disk, sweeps = server
     created = await client.post("/api/device", json={"name": "d"})
     device_id = created.json()["id"]["id"]
     token = (await client.get(f"/api/device/{device_id}/credentials")).json()["credentialsId"]
@@ -123,6 +149,11 @@ async def test_a_full_disk_is_a_503_reads_go_on_and_writes_come_back(
     before = [{"ts": ts, "values": {"t": f"{ts:0200d}"}} for ts in range(1, 3001)]
     assert (await client.post(telemetry, json=before)).status_code == 200
     assert (await client.post(f"/api/v1/{token}/attributes", json={"a": 1})).status_code == 200
+    # A command that expires while the disk is full: the expiry sweep has to write then.
+    expires = int(time.time() * 1000) + 300
+    command = await client.post(f"/api/rpc/oneway/{device_id}", json={
+        "method": "m", "params": {}, "persistent": True, "expirationTime": expires})
+    assert command.status_code == 200, command.text
 
     caplog.set_level(logging.INFO)
     await disk.fill()
@@ -152,9 +183,21 @@ async def test_a_full_disk_is_a_503_reads_go_on_and_writes_come_back(
     assert latest.status_code == 200 and set(latest.json()) == {"t"}
     attributes = await client.get(f"/api/v1/{token}/attributes", params={"clientKeys": "a"})
     assert attributes.json() == {"client": {"a": 1}}
+    # The expiry sweep (every 10 ms here) ran meanwhile, and its writes failed too.
+    await asyncio.sleep(max(0.0, expires / 1000 - time.time()))
+    await sweeps.wait_for(sweeps.count + 3)
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    said = [r for r in caplog.records if "sweep" in r.getMessage()]
+    assert said and "disk is full" in said[0].getMessage()
+    assert {r.levelname for r in said} == {"WARNING"}
 
     await disk.free()
+    await sweeps.wait_for(sweeps.count + 3)
+    assert "disk is full" in said[-1].getMessage()  # the command kept it failing
+    assert [r.getMessage() for r in caplog.records if "sweep" in r.getMessage()][-1] == \
+        "expiry sweep works again"
+    expired = await client.get(f"/api/rpc/persistent/{command.json()['rpcId']}")
+    assert expired.json()["status"] == "EXPIRED", expired.json()
     after = [{"ts": 5000, "values": {"t": "after", "u": 1}}]
     assert (await client.post(telemetry, json=after)).status_code == 200
     assert (await client.post(telemetry, json=big)).status_code == 200
