@@ -26,14 +26,15 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -80,8 +81,7 @@ class Workers:
         #: Processes besides the primary, which serves requests too.
         self.count = len(listeners)
         self.runtime = Path(tempfile.mkdtemp(prefix="thingport-"))
-        self._spawn = multiprocessing.get_context("spawn")
-        self._processes: list[BaseProcess | None] = [None] * self.count
+        self._processes: list[subprocess.Popen[bytes] | None] = [None] * self.count
         self._started_at = [0.0] * self.count
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
@@ -113,11 +113,19 @@ class Workers:
         self._watcher = asyncio.create_task(self._watch(), name="thingport-workers")
 
     def _start(self, index: int) -> None:
-        process = self._spawn.Process(
-            target=worker_main, name=f"thingport-worker-{index + 1}",
-            args=(self.settings, self.listeners[index], self.calls_socket, self.bus_socket),
-        )
-        process.start()
+        """A new interpreter running ``worker_entry``, its listeners inherited and the rest of
+        its arguments pickled on its stdin. Not multiprocessing's spawn: that starts a
+        resource tracker, a third interpreter (12 MB) that nothing here needs."""
+        sockets = self.listeners[index]
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from thingport.workers import worker_entry; worker_entry()"],
+            stdin=subprocess.PIPE, pass_fds=[sock.fileno() for sock in sockets])
+        assert process.stdin is not None
+        # A worker that died before reading them is seen by ``_watch`` and started again.
+        with contextlib.suppress(BrokenPipeError), process.stdin:
+            process.stdin.write(pickle.dumps((
+                self.settings, [sock.fileno() for sock in sockets], self.calls_socket,
+                self.bus_socket)))
         self._processes[index] = process
         self._started_at[index] = time.monotonic()
 
@@ -126,11 +134,10 @@ class Workers:
         while not self._stopping:
             await asyncio.sleep(0.2)
             for index, process in enumerate(self._processes):
-                if self._stopping or process is None or process.is_alive():
+                if self._stopping or process is None or process.poll() is None:
                     continue
-                process.join()
                 log.warning("worker pid %s exited with %s; starting another", process.pid,
-                            process.exitcode)
+                            process.returncode)
                 if time.monotonic() - self._started_at[index] < RESTART_DELAY_S:
                     await asyncio.sleep(RESTART_DELAY_S)
                 if not self._stopping:
@@ -139,15 +146,15 @@ class Workers:
     @property
     def pids(self) -> list[int]:
         """The workers running now (for tests and the log)."""
-        return [p.pid for p in self._processes if p is not None and p.pid and p.is_alive()]
+        return [p.pid for p in self._processes if p is not None and p.poll() is None]
 
     def terminate(self) -> None:
         """Ask every worker to stop (each ends its waits and finishes its requests)."""
         self._stopping = True
         for process in self._processes:
-            if process is not None and process.pid and process.is_alive():
+            if process is not None and process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
+                    process.send_signal(signal.SIGTERM)
 
     async def stop(self) -> None:
         """Stop the workers and wait for them (they may still write), then stop serving."""
@@ -168,13 +175,14 @@ class Workers:
     def _join(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in self._processes:
-            if process is None or process.pid is None:
+            if process is None:
                 continue
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 log.warning("worker pid %s did not stop in time; killing it", process.pid)
                 process.kill()
-                process.join()
+                process.wait()
 
 
 def die_with_parent() -> None:
@@ -185,6 +193,16 @@ def die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_entry() -> None:
+    """A worker process' start (``Workers._start``): its arguments from stdin."""
+    settings, fds, calls_socket, bus_socket = pickle.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the pipe goes; fd 0 stays taken, as in any process
+    os.close(devnull)
+    sockets = [socket.socket(fileno=fd) for fd in fds]  # family and type read from each
+    worker_main(settings, sockets, calls_socket, bus_socket)
 
 
 def worker_main(settings: Settings, sockets: list[socket.socket], calls_socket: str,
