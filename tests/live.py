@@ -55,11 +55,12 @@ class LiveServer:
     """``thingport serve`` on 127.0.0.1 with its own data directory.
 
     An empty data directory gets a copy of the tests' seed store (``tests.seed``) before the
-    first start, which spares the server its first-start argon2 hashing (about half the CPU of
-    a start); ``seeded=False`` keeps it empty, for tests of the first start itself."""
+    first start when the server would make the same store (``_as_the_seed``), which spares it
+    the first start's argon2 hashing (about half the CPU of a start); tests of the first start
+    itself (generated passwords, say) keep an empty directory."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
-                 scheme: str = "http", seeded: bool = True) -> None:
+                 scheme: str = "http") -> None:
         self.data_dir = data_dir
         self.scheme = scheme
         self.env = {
@@ -71,7 +72,6 @@ class LiveServer:
             "THINGPORT_LOG_LEVEL": "warning",
             **(env or {}),
         }
-        self.seeded = seeded
         #: A port the test chose is kept; one from ``free_port`` may be changed by ``start``.
         self.port_chosen = "HTTP_BIND_PORT" in (env or {})
         self._use_port(int(self.env["HTTP_BIND_PORT"]) if self.port_chosen else free_port())
@@ -98,7 +98,7 @@ class LiveServer:
     def _start(self, timeout: float, verify: object) -> bool:
         """False when the port was taken (and another may be tried)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.seeded and not self.started_once and self._as_the_seed():
+        if not self.started_once and self._as_the_seed():
             from tests.seed import seeded  # tests.seed imports this module
 
             seeded(self.data_dir)
