@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import argon2
+import argon2.profiles
 import pytest
 
 from tests.api_client import Api
@@ -16,6 +19,33 @@ from tests.seed import Seed, the_seed
 #: long ones do not come last.
 SLOW_FIRST = ("tests/fuzz/", "tests/e2e/", "tests/cluster/", "tests/ui/", "tests/migrate/",
               "tests/store/")
+
+
+class CheapHasher(argon2.PasswordHasher):
+    """argon2id with argon2-cffi's testing profile (``profiles.CHEAPEST``) unless told other
+    parameters: microseconds a hash instead of tens of milliseconds and 64 MiB."""
+
+    def __init__(self, **parameters: Any) -> None:
+        cheapest = argon2.profiles.CHEAPEST
+        super().__init__(**{
+            "time_cost": cheapest.time_cost, "memory_cost": cheapest.memory_cost,
+            "parallelism": cheapest.parallelism, "hash_len": cheapest.hash_len,
+            "salt_len": cheapest.salt_len, **parameters})
+
+
+_patches = pytest.MonkeyPatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps in this process (in-process tests, the seed store) hash with ``CheapHasher``, as
+    Django's test settings use a fast hasher: the lockout and password tests check hundreds of
+    passwords. Live servers run in processes of their own and keep the real cost; a hash
+    records its parameters, so they check the seed's cheap ones cheaply too."""
+    _patches.setattr(argon2, "PasswordHasher", CheapHasher)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _patches.undo()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -172,6 +172,9 @@ def test_a_worker_killed_mid_load_loses_nothing_acknowledged_and_is_replaced(
     with load:
         wait_until(lambda: len(load) >= 200, 10)
         assert server.process is not None
+        # The primary answers before its worker has started listening (half a second later
+        # on a busy machine): the victim is a worker that serves.
+        wait_until(lambda: any(holds_listener(p) for p in children(server.process.pid)), 10)
         workers = children(server.process.pid)
         victim = next(pid for pid in workers if pid in serving(server)
                       and os.path.exists(f"/proc/{pid}") and holds_listener(pid))
@@ -187,8 +190,8 @@ def test_a_worker_killed_mid_load_loses_nothing_acknowledged_and_is_replaced(
 
 
 def holds_listener(pid: int) -> bool:
-    """Whether ``pid`` is a worker (it has a listening TCP socket; the resource tracker has
-    none)."""
+    """Whether ``pid`` is a worker that serves: it listens on a TCP socket (its inherited
+    listener counts once the worker has started listening on it)."""
     listening = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
