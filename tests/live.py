@@ -126,7 +126,10 @@ class LiveServer:
         """Whether this server's first start would make the seed's store: SQLite, and the
         seed's administrators."""
         return ("THINGPORT_DATABASE_URL" not in self.env
+                and self.env.get("THINGPORT_SYSADMIN_EMAIL", SYSADMIN[0]) == SYSADMIN[0]
                 and self.env.get("THINGPORT_SYSADMIN_PASSWORD") == SYSADMIN[1]
+                and self.env.get("THINGPORT_TENANT_ADMIN_EMAIL", TENANT_ADMIN[0])
+                == TENANT_ADMIN[0]
                 and self.env.get("THINGPORT_TENANT_ADMIN_PASSWORD") == TENANT_ADMIN[1])
 
     def log(self) -> str:
