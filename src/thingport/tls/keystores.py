@@ -243,17 +243,20 @@ def _friendly(entry: pkcs12.PKCS12Certificate | None) -> str | None:
     return entry.friendly_name.decode("utf-8", "replace")
 
 
+def _plain_key(der: bytes, label: str, path: Path) -> PrivateKeyTypes:
+    """A keystore entry's unencrypted PKCS#8 key; a clear error when it is not one."""
+    try:
+        return serialization.load_der_private_key(der, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _fail("SSL_KEY_STORE", f"cannot read key entry {label!r} in {path}: {exc}") from None
+
+
 def _decrypt_bag(
     path: Path, bag: _KeyBag, passwords: tuple[str, ...], *, key_password_set: bool
 ) -> PrivateKeyTypes:
     label = bag.name or "(unnamed)"
     if not bag.shrouded:
-        try:
-            return serialization.load_der_private_key(bag.der, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise _fail(
-                "SSL_KEY_STORE", f"cannot read key entry {label!r} in {path}: {exc}"
-            ) from None
+        return _plain_key(bag.der, label, path)
 
     def attempt(password: str) -> PrivateKeyTypes | None:
         try:
@@ -305,12 +308,7 @@ def _read_java(path: Path, data: bytes, store_type: str, config: TlsConfig) -> K
             return None
         except jks.KeystoreException as exc:
             raise _fail("SSL_KEY_STORE", f"key entry {alias!r} in {path}: {exc}") from None
-        try:
-            return serialization.load_der_private_key(entry.pkey_pkcs8, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise _fail(
-                "SSL_KEY_STORE", f"cannot read key entry {alias!r} in {path}: {exc}"
-            ) from None
+        return _plain_key(entry.pkey_pkcs8, alias, path)
 
     key = _decrypt_with(path, alias, _key_passwords(config), attempt,
                         key_password_set=config.key_password is not None)
