@@ -90,13 +90,12 @@ async def sweep(services: Services) -> None:
                 log.warning("expiry sweep failed (%s); it runs again once the store can "
                             "write", exc)
             unavailable = True
-            continue
         except Exception:
             log.exception("expiry sweep failed; trying again")
-            continue
-        if unavailable:
-            log.warning("expiry sweep works again")
-        unavailable = False
+        else:
+            if unavailable:
+                log.warning("expiry sweep works again")
+            unavailable = False
 
 
 #: How often the store's upkeep runs (partitions ahead, retention); it also runs at open.
