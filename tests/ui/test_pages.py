@@ -19,6 +19,9 @@ def test_devices_table_pages_searches_and_sorts(page: Any, api: Api) -> None:
     prefix = f"fleet{time.time_ns()}"
     for i in range(12):
         api.create_device(f"{prefix}-{i:02d}")
+    # Without a device outside the search, the first, unfiltered listing would already read
+    # "1–10 of 12", and a click on Next could land before the search's delay reset the page.
+    api.create_device()
     log_in(page)
     table = page.get_by_role("region", name="Devices")
     table.get_by_label("Search devices").fill(prefix)
