@@ -243,7 +243,8 @@ def run(settings: Settings) -> None:
             # (even while that worker restarts), and the kernel deals them out evenly, which
             # a shared listener does not (the idlest process takes most of a burst).
             workers = Workers(settings, [
-                bind(settings.host, port, reuse_port=True) for _ in range(count - 1)])
+                bind(settings.host, port, reuse_port=True) for _ in range(count - 1)],
+                own=sockets)
             hub = HubBus(workers.bus_socket) if workers.bus_socket else None
             app = create_app(settings, bus=hub, workers=workers)
         else:

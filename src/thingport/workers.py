@@ -3,7 +3,9 @@
 The primary is the server a single process would be (it binds the listener, opens the store,
 makes the first logins, takes the CLI's commands, serves requests); once its store is open it
 starts the other workers, which share its listener (the kernel hands each new connection to one
-of them). It starts a new worker when one dies and, on SIGTERM or SIGINT, stops them (each
+of them). The workers are forked at its start, before it runs any thread, so that they share
+the pages of its imported modules (``forked.py``); a worker that dies is replaced by a new
+interpreter. It starts a new worker when one dies and, on SIGTERM or SIGINT, stops them (each
 answers its waiting polls 408 and finishes its requests) before it closes the store. What the
 processes share goes through the primary, over Unix sockets in a directory only this user can
 open:
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -35,10 +37,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from thingport import ipc
+from thingport.forked import ForkedWorker, die_with_parent
 from thingport.services.failure_limit import SERVED
 from thingport.settings import Settings
 from thingport.store import sqlite_path
@@ -56,7 +60,6 @@ STOP_TIMEOUT_S = 15.0
 #: A worker that dies sooner than this after its start is restarted only after this long, so
 #: that one that cannot start does not spin.
 RESTART_DELAY_S = 1.0
-_PR_SET_PDEATHSIG = 1
 
 
 def worker_count(settings: Settings) -> int:
@@ -70,10 +73,14 @@ def worker_count(settings: Settings) -> int:
 
 
 class Workers:
-    """The primary's other workers: started once its store is open (and the first logins
-    made), restarted when one dies, stopped before the store closes."""
+    """The primary's other workers: forked when this is made, before the primary runs any
+    thread; set going once its store is open (and the first logins made), restarted when one
+    dies, stopped before the store closes."""
 
-    def __init__(self, settings: Settings, listeners: list[list[socket.socket]]) -> None:
+    def __init__(self, settings: Settings, listeners: list[list[socket.socket]],
+                 own: list[socket.socket]) -> None:
+        """``listeners``: each worker's own listening sockets; ``own``: the primary's, which
+        the workers must not hold."""
         self.settings = settings
         #: Each worker's own listening sockets, kept here so that a new worker takes over
         #: the connections waiting for the one that died.
@@ -81,11 +88,20 @@ class Workers:
         #: Processes besides the primary, which serves requests too.
         self.count = len(listeners)
         self.runtime = Path(tempfile.mkdtemp(prefix="thingport-"))
-        self._processes: list[subprocess.Popen[bytes] | None] = [None] * self.count
         self._started_at = [0.0] * self.count
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
         self._calls = ipc.CallServer(str(self.runtime / "calls.sock"))
+        # What exists now stays out of the collector's passes in every process, which would
+        # otherwise write to every object and so copy every page they share.
+        gc.freeze()
+        forked: list[ForkedWorker] = []
+        for index in range(self.count):
+            forked.append(ForkedWorker.fork(
+                partial(worker_main, settings, listeners[index], self.calls_socket,
+                        self.bus_socket),
+                partial(self._close_in_worker, index, own, list(forked))))
+        self._processes: list[subprocess.Popen[bytes] | ForkedWorker | None] = [*forked]
 
     @property
     def calls_socket(self) -> str:
@@ -106,16 +122,30 @@ class Workers:
             for limit in services.failure_limits():
                 self._calls.serve(limit.prefix, limit, SERVED)
         await self._calls.start()
-        for index in range(self.count):
-            self._start(index)
+        now = time.monotonic()
+        for index, process in enumerate(self._processes):
+            assert isinstance(process, ForkedWorker)
+            process.go()
+            self._started_at[index] = now
         log.info("%d worker processes besides this one (pid %d, the primary)", self.count,
                  os.getpid())
         self._watcher = asyncio.create_task(self._watch(), name="thingport-workers")
 
+    def _close_in_worker(self, index: int, own: list[socket.socket],
+                         earlier: list[ForkedWorker]) -> None:
+        """In worker ``index``, just forked: close the primary's listener, the other workers'
+        and their ``go`` pipes."""
+        for sockets in [own, *(s for i, s in enumerate(self.listeners) if i != index)]:
+            for sock in sockets:
+                sock.close()
+        for worker in earlier:
+            worker.forget()
+
     def _start(self, index: int) -> None:
-        """A new interpreter running ``worker_entry``, its listeners inherited and the rest of
-        its arguments pickled on its stdin. Not multiprocessing's spawn: that starts a
-        resource tracker, a third interpreter (12 MB) that nothing here needs."""
+        """A new interpreter running ``worker_entry`` in place of a worker that died, its
+        listeners inherited and the rest of its arguments pickled on its stdin. Not
+        multiprocessing's spawn: that starts a resource tracker, a third interpreter (12 MB)
+        that nothing here needs."""
         sockets = self.listeners[index]
         process = subprocess.Popen(
             [sys.executable, "-c", "from thingport.workers import worker_entry; worker_entry()"],
@@ -124,8 +154,8 @@ class Workers:
         # A worker that died before reading them is seen by ``_watch`` and started again.
         with contextlib.suppress(BrokenPipeError), process.stdin:
             process.stdin.write(pickle.dumps((
-                self.settings, [sock.fileno() for sock in sockets], self.calls_socket,
-                self.bus_socket)))
+                os.getpid(), self.settings, [sock.fileno() for sock in sockets],
+                self.calls_socket, self.bus_socket)))
         self._processes[index] = process
         self._started_at[index] = time.monotonic()
 
@@ -185,19 +215,14 @@ class Workers:
                 process.wait()
 
 
-def die_with_parent() -> None:
-    """Have the kernel kill this process when the primary dies (even by SIGKILL): at once, so
-    that its listener does not take connections meant for the next server on the port. It
-    can finish nothing without the primary anyway (on SQLite the store is there), and whatever
-    it acknowledged is committed already."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def worker_entry() -> None:
-    """A worker process' start (``Workers._start``): its arguments from stdin."""
-    settings, fds, calls_socket, bus_socket = pickle.loads(sys.stdin.buffer.read())
+    """A replacement worker's start (``Workers._start``): its arguments from stdin. It dies
+    with the primary (``die_with_parent``), as a forked one does: at once, so that its
+    listener does not take connections meant for the next server on the port. It can finish
+    nothing without the primary anyway (on SQLite the store is there), and whatever it
+    acknowledged is committed already."""
+    primary, settings, fds, calls_socket, bus_socket = pickle.loads(sys.stdin.buffer.read())
+    die_with_parent(primary)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the pipe goes; fd 0 stays taken, as in any process
     os.close(devnull)
@@ -209,15 +234,15 @@ def worker_main(settings: Settings, sockets: list[socket.socket], calls_socket: 
                 bus_socket: str | None) -> None:
     """A worker: the whole app, with the primary's store (SQLite), hub and failure limits
     (without Redis)."""
-    die_with_parent()
-    if os.getppid() == 1:  # the primary died before the line above
-        return
     from thingport.app import create_app
     from thingport.bus.ipc import IpcBus
+    from thingport.http.limits import open_files_change
     from thingport.log_config import configure_logging
     from thingport.server import ThingportServer, tune_garbage_collector, uvicorn_config
 
     configure_logging(settings)
+    # The primary says what it did to the open-files limit; a forked worker inherited its note.
+    open_files_change()
     primary = ipc.CallClient(calls_socket, primary_gone)
     store = remote_store(primary) if sqlite_path(settings.store_url) else None
     bus = IpcBus(bus_socket) if bus_socket else None

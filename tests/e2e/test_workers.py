@@ -189,6 +189,33 @@ def test_a_worker_killed_mid_load_loses_nothing_acknowledged_and_is_replaced(
     assert "exited with -9; starting another" in server.log()
 
 
+@pytest.mark.parametrize("replaced", [False, True], ids=["forked", "replacement"])
+def test_the_workers_die_with_the_primary(server: LiveServer, replaced: bool) -> None:
+    assert server.process is not None
+    primary = server.process.pid
+    wait_until(lambda: any(holds_listener(p) for p in children(primary)), 10)
+    running = children(primary)
+    if replaced:  # the worker forked at the start is replaced by a new interpreter
+        os.kill(running[0], signal.SIGKILL)
+        wait_until(lambda: any(p not in running and holds_listener(p)
+                               for p in children(primary)), 10)
+        running = children(primary)
+    server.kill()
+    wait_until(lambda: not any(alive(pid) for pid in running), 5)
+    # Nothing holds the port's listeners any more: a device reaches the next server, or none.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/api/noauth/health", timeout=2)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a killed process left for its new parent to reap does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
 def holds_listener(pid: int) -> bool:
     """Whether ``pid`` is a worker that serves: it listens on a TCP socket (its inherited
     listener counts once the worker has started listening on it)."""
