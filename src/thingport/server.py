@@ -235,10 +235,13 @@ def run(settings: Settings) -> None:
     try:
         if count > 1:
             # One signing key for every process, made before any of them starts; a configured
-            # connection cap is the whole server's, dealt out as the kernel deals connections.
+            # connection cap is the whole server's, dealt out as the kernel deals connections,
+            # and so are its PostgreSQL connections (each process has its own pool, two
+            # connections at least: a write lane and a reader).
             settings = settings.replace(
                 jwt_signing_key=jwt_key(settings),
-                http_max_connections=-(-settings.http_max_connections // count))
+                http_max_connections=-(-settings.http_max_connections // count),
+                database_pool_size=max(2, -(-settings.database_pool_size // count)))
             # A listener of its own for each worker: a connection waits in its worker's queue
             # (even while that worker restarts), and the kernel deals them out evenly, which
             # a shared listener does not (the idlest process takes most of a burst).

@@ -5,6 +5,7 @@ worker at once, a worker killed mid-load loses nothing it acknowledged and is re
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -20,6 +21,7 @@ from tests.api_client import Api
 from tests.live import LiveServer
 from tests.numbered_writes import NumberedWrites
 from tests.processes import children, client_port, holder
+from tests.services import POSTGRES_URL
 
 WORKERS = 2
 
@@ -205,6 +207,34 @@ def test_the_workers_die_with_the_primary(server: LiveServer, replaced: bool) ->
     # Nothing holds the port's listeners any more: a device reaches the next server, or none.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/api/noauth/health", timeout=2)
+
+
+def test_the_workers_share_the_postgresql_connections_of_one_node(
+    postgres_server: LiveServer,
+) -> None:
+    """THINGPORT_DATABASE_POOL_SIZE is the node's, dealt out among its processes, as the
+    sizing rule (nodes x pool size under max_connections) needs."""
+    name = f"thingport_{uuid.uuid4().hex[:12]}"
+    postgres_server.env["THINGPORT_DATABASE_URL"] += f"&application_name={name}"
+    postgres_server.env["THINGPORT_DATABASE_POOL_SIZE"] = "6"
+    postgres_server.start()
+    api = Api(postgres_server.url).login()
+    _, token = api.create_device()
+    for n in range(20):  # a connection each: the kernel deals them to both processes
+        assert httpx.post(f"{postgres_server.url}/api/v1/{token}/telemetry",
+                          json={"n": n}).status_code == 200
+    assert 0 < asyncio.run(connections_named(name)) <= 6
+
+
+async def connections_named(name: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name))
+    finally:
+        await conn.close()
 
 
 def alive(pid: int) -> bool:
