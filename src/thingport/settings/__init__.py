@@ -169,8 +169,9 @@ class Settings:
         default_text="thingport.db in the data dir")
     database_pool_size: int = setting(
         "THINGPORT_DATABASE_POOL_SIZE", 8,
-        "PostgreSQL connections per node (a few write lanes and a pool of readers); keep "
-        "nodes x (pool size + 1) under the server's max_connections.", parse_positive_int)
+        "PostgreSQL connections per node (a few write lanes and a pool of readers), dealt "
+        "out among its worker processes (two each at least); keep nodes x (pool size + "
+        "workers) under the server's max_connections.", parse_positive_int)
     ts_partitioning: str = setting(
         "SQL_POSTGRES_TS_KV_PARTITIONING", "MONTHS",
         "Time partitions of PostgreSQL's ts_kv: DAYS, MONTHS, YEARS or INDEFINITE, as in "

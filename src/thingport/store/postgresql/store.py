@@ -1,9 +1,10 @@
 """``PostgresStore``: the store contract on PostgreSQL, for one node or many.
 
-Connections per node (``pool_size``, ``THINGPORT_DATABASE_POOL_SIZE``): a few are the write
-lanes' own (``lanes_for``), the rest a pool for reads; migrations and maintenance borrow one
-more for a moment, since a session advisory lock cannot live on a pooled connection. Keep
-nodes x (pool_size + 1) under the server's ``max_connections``.
+Connections of a store (``pool_size``: ``THINGPORT_DATABASE_POOL_SIZE``, dealt out among a
+node's worker processes, each with a store of its own): a few are the write lanes' own
+(``lanes_for``), the rest a pool for reads; migrations and maintenance borrow one more for a
+moment, since a session advisory lock cannot live on a pooled connection. Keep nodes x (pool
+size + workers) under the server's ``max_connections``.
 
 ``open`` migrates the schema (under an advisory lock: several nodes may start at once) and
 creates the time partitions around now; ``maintain`` (run it periodically, say hourly, on
@@ -66,7 +67,7 @@ class PostgresStore(PgEntities, PgDeviceInfo, PgTelemetry, PgAttributes, PgComma
                     PgTenantProfiles, Store):
     """The store on PostgreSQL (``postgresql://user:password@host:port/database``).
 
-    ``pool_size`` connections per node in all (see the module docstring);
+    ``pool_size`` connections in all (see the module docstring);
     ``ts_partitioning`` is ThingsBoard's ``SQL_POSTGRES_TS_KV_PARTITIONING`` (DAYS, MONTHS,
     YEARS or INDEFINITE); ``ts_ttl_days`` drops history older than that many days (0: keep
     it forever); ``lanes`` overrides how many write lanes.
