@@ -53,8 +53,7 @@ class ForkedWorker:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - a forked process' coverage is not collected
             os.close(write)
-            close()
-            _exit_after(lambda: _wait_then_work(parent, read, work))
+            _exit_after(lambda: _wait_then_work(parent, read, close, work))
         os.close(read)
         return cls(pid, write)
 
@@ -101,7 +100,9 @@ class ForkedWorker:
             self._go = -1
 
 
-def _wait_then_work(parent: int, go: int, work: Callable[[], None]) -> None:
+def _wait_then_work(parent: int, go: int, close: Callable[[], None],
+                    work: Callable[[], None]) -> None:
+    close()
     die_with_parent(parent)
     try:
         told = os.read(go, 2)

@@ -72,3 +72,12 @@ def test_a_killed_worker_reads_as_its_signal() -> None:
     assert worker.wait(10) == -signal.SIGKILL
     assert worker.poll() == -signal.SIGKILL
     worker.send_signal(signal.SIGTERM)  # a worker that is gone is left alone
+
+
+def test_a_close_that_fails_ends_the_worker_not_the_code_it_was_forked_from(
+        tmp_path: Path) -> None:
+    marker = tmp_path / "worked"
+    worker = ForkedWorker.fork(lambda: marker.write_text("yes"), raise_error)
+    worker.go()
+    assert worker.wait(10) == 1
+    assert not marker.exists()
