@@ -61,7 +61,7 @@ class ForkedWorker:
         """Let the worker start serving (the store it relies on is open)."""
         with contextlib.suppress(OSError):  # it died already: ``poll`` says so
             os.write(self._go, b"go")
-        self._close_go()
+        self.close_pipe()
 
     def poll(self) -> int | None:
         """Its exit code (negative: the signal that ended it), None while it runs."""
@@ -70,7 +70,7 @@ class ForkedWorker:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
                 if pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
-                    self._close_go()
+                    self.close_pipe()
         return self.returncode
 
     def send_signal(self, number: int) -> None:
@@ -89,12 +89,9 @@ class ForkedWorker:
             time.sleep(0.02)
         return code
 
-    def forget(self) -> None:
-        """Close this process' end of its ``go`` pipe without a word: in another worker forked
-        later, which inherited it."""
-        self._close_go()
-
-    def _close_go(self) -> None:
+    def close_pipe(self) -> None:
+        """Close this process' end of the ``go`` pipe (said or not: without a word the worker
+        exits; a worker forked later closes the copy it inherited)."""
         if self._go >= 0:
             os.close(self._go)
             self._go = -1

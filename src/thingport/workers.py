@@ -139,7 +139,7 @@ class Workers:
             for sock in sockets:
                 sock.close()
         for worker in earlier:
-            worker.forget()
+            worker.close_pipe()
 
     def _start(self, index: int) -> None:
         """A new interpreter running ``worker_entry`` in place of a worker that died, its
@@ -172,11 +172,6 @@ class Workers:
                     await asyncio.sleep(RESTART_DELAY_S)
                 if not self._stopping:
                     self._start(index)
-
-    @property
-    def pids(self) -> list[int]:
-        """The workers running now (for tests and the log)."""
-        return [p.pid for p in self._processes if p is not None and p.poll() is None]
 
     def terminate(self) -> None:
         """Ask every worker to stop (each ends its waits and finishes its requests)."""

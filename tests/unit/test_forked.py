@@ -30,7 +30,7 @@ def test_it_works_only_once_told_go(tmp_path: Path) -> None:
 def test_without_go_it_exits_without_working(tmp_path: Path) -> None:
     marker = tmp_path / "worked"
     worker = ForkedWorker.fork(lambda: marker.write_text("yes"), nothing_to_close)
-    worker.forget()  # as when the primary gives up starting: the pipe ends, no word said
+    worker.close_pipe()  # as when the primary gives up starting: the pipe ends, no word said
     assert worker.wait(10) == 0
     assert not marker.exists()
 
